@@ -1,0 +1,51 @@
+"""One affine coupling: y1 = x1, y2 = (x2 + b(x1)) * sigmoid(s(x1)) * m, and its exact inverse."""
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from jetbook import splits
+
+COUPLING_MODES = ("pairing", "masking")
+
+
+def affine_forward(x2, bias, scale_logit, scale_max: float = 2.0):
+    """-> (y2, logdet (B,)). The log-scale is summed over every non-batch axis."""
+    scale = jax.nn.sigmoid(scale_logit) * scale_max
+    log_scale = jax.nn.log_sigmoid(scale_logit) + jnp.log(scale_max)
+    return (x2 + bias) * scale, log_scale.reshape(log_scale.shape[0], -1).sum(-1)
+
+
+def affine_inverse(y2, bias, scale_logit, scale_max: float = 2.0):
+    """-> (x2, logdet_inv (B,)), logdet_inv = -logdet of the forward map at the same point."""
+    scale = jax.nn.sigmoid(scale_logit) * scale_max
+    log_scale = jax.nn.log_sigmoid(scale_logit) + jnp.log(scale_max)
+    return y2 / scale - bias, -log_scale.reshape(log_scale.shape[0], -1).sum(-1)
+
+
+def check_mode(mode: str) -> None:
+    if mode not in COUPLING_MODES:
+        raise ValueError(f"unknown coupling mode {mode!r}; expected one of {COUPLING_MODES}")
+
+
+def coupling(tokens, conditioner: Callable, matrix, axis: int, *, mode: str = "pairing",
+             inverse: bool = False, scale_max: float = 2.0):
+    """Apply one coupling (or its inverse) to tokens (B, K, P).
+
+    `conditioner` maps what it sees to (…, 2*width of x2): bias and scale logits, in that order.
+    pairing: it sees x1 alone; masking (spatial splits only): it sees all K tokens with the x2
+    tokens zeroed, and only its outputs at the x2 positions are used.
+    """
+    check_mode(mode)
+    x1, x2 = splits.split(tokens, matrix, axis)
+    if mode == "masking" and axis == splits.TOKEN_AXIS:
+        h = conditioner(splits.merge(x1, jnp.zeros_like(x2), matrix, axis))   # (B, K, 2P)
+        out = splits.split(h.astype(jnp.float32), matrix, axis)[1]           # (B, K/2, 2P)
+    else:
+        out = conditioner(x1)
+    bias, logit = jnp.split(out.astype(jnp.float32), 2, axis=-1)
+    step = affine_inverse if inverse else affine_forward
+    y2, logdet = step(x2, bias, logit, scale_max)
+    return splits.merge(x1, y2, matrix, axis), logdet

@@ -1,0 +1,92 @@
+"""The conditioner: a plain pre-LayerNorm ViT encoder on patch tokens, no patchify, no pooling.
+
+It is cut in two so that Jet can stack it: `TokenIO` (input projection, position embedding,
+zero-initialised output projection) depends on which split a coupling uses, `Encoder` (the
+blocks) has the same shape in every coupling.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+def _dtype(name):
+    return jnp.dtype(name)
+
+
+class EncoderBlock(nnx.Module):
+    """Pre-LN transformer block: h += attn(LN(h)); h += mlp(LN(h))."""
+
+    def __init__(self, width: int, heads: int, mlp_dim: int, *, dtype="float32", rngs: nnx.Rngs):
+        if width % heads:
+            raise ValueError(f"vit_width={width} must be divisible by vit_heads={heads}")
+        dt = _dtype(dtype)
+        self.heads = heads
+        self.norm1 = nnx.LayerNorm(width, dtype=dt, rngs=rngs)
+        self.qkv = nnx.Linear(width, 3 * width, dtype=dt, rngs=rngs)
+        self.attn_out = nnx.Linear(width, width, dtype=dt, rngs=rngs)
+        self.norm2 = nnx.LayerNorm(width, dtype=dt, rngs=rngs)
+        self.mlp_in = nnx.Linear(width, mlp_dim, dtype=dt, rngs=rngs)
+        self.mlp_out = nnx.Linear(mlp_dim, width, dtype=dt, rngs=rngs)
+
+    def __call__(self, h):                                    # (B, T, W)
+        b, t, w = h.shape
+        qkv = self.qkv(self.norm1(h)).reshape(b, t, 3, self.heads, w // self.heads)
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]     # (B, T, heads, W/heads)
+        a = jax.nn.dot_product_attention(q, k, v)             # fused where the backend has it
+        h = h + self.attn_out(a.reshape(b, t, w))
+        return h + self.mlp_out(jax.nn.gelu(self.mlp_in(self.norm2(h))))
+
+
+class Encoder(nnx.Module):
+    """`depth` blocks and a final LayerNorm."""
+
+    def __init__(self, width: int, depth: int, heads: int, mlp_dim: int, *, dtype="float32",
+                 rngs: nnx.Rngs):
+        self.blocks = nnx.List([EncoderBlock(width, heads, mlp_dim, dtype=dtype, rngs=rngs)
+                                for _ in range(depth)])
+        self.norm = nnx.LayerNorm(width, dtype=_dtype(dtype), rngs=rngs)
+
+    def __call__(self, h):
+        for block in self.blocks:
+            h = block(h)
+        return self.norm(h)
+
+
+class TokenIO(nnx.Module):
+    """In-projection + learned position embedding, and the zero-initialised read-out.
+
+    The zero read-out makes every coupling predict bias 0 and scale sigmoid(0)*2 = 1: the
+    whole flow starts as the identity.
+    """
+
+    def __init__(self, in_dim: int, num_tokens: int, width: int, out_dim: int, *,
+                 dtype="float32", rngs: nnx.Rngs):
+        dt = _dtype(dtype)
+        self.embed_in = nnx.Linear(in_dim, width, dtype=dt, rngs=rngs)
+        self.pos_emb = nnx.Param(0.02 * jax.random.normal(rngs.params(), (num_tokens, width)))
+        self.read_out = nnx.Linear(width, out_dim, dtype=dt, kernel_init=nnx.initializers.zeros,
+                                   bias_init=nnx.initializers.zeros, rngs=rngs)
+
+    def embed(self, x):                                       # (B, T, in) -> (B, T, W)
+        return self.embed_in(x) + self.pos_emb[...].astype(self.embed_in.dtype)
+
+    def readout(self, h):                                     # (B, T, W) -> (B, T, out) float32
+        return self.read_out(h).astype(jnp.float32)
+
+
+class Conditioner(nnx.Module):
+    """A whole ViT conditioner f: (B, T, in_dim) -> (B, T, out_dim), for one coupling."""
+
+    def __init__(self, in_dim: int, num_tokens: int, out_dim: int, *, width: int, depth: int,
+                 heads: int, mlp_dim: int | None = None, dtype="float32", rngs: nnx.Rngs):
+        self.io = TokenIO(in_dim, num_tokens, width, out_dim, dtype=dtype, rngs=rngs)
+        self.encoder = Encoder(width, depth, heads, mlp_dim or 4 * width, dtype=dtype, rngs=rngs)
+
+    def __call__(self, x):
+        return run_conditioner(self.io, self.encoder, x)
+
+
+def run_conditioner(io: TokenIO, encoder: Encoder, x):
+    return io.readout(encoder(io.embed(x)))
