@@ -1,0 +1,23 @@
+"""The one helper every exercise check uses."""
+from __future__ import annotations
+
+import numpy as np
+
+
+class ExerciseError(AssertionError):
+    """A wrong exercise answer; the message says what to look at."""
+
+
+def expect_close(name: str, answer, expected, hint: str, *, atol=1e-4, rtol=1e-4) -> None:
+    """Raise ExerciseError(hint) unless `answer` matches `expected`; print a confirmation."""
+    try:
+        answer = np.asarray(answer, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ExerciseError(f"{name}: expected an array-like of numbers, got {type(answer).__name__}")
+    expected = np.asarray(expected, dtype=np.float64)
+    if answer.shape != expected.shape:
+        raise ExerciseError(f"{name}: expected shape {expected.shape}, got {answer.shape}. {hint}")
+    if not np.allclose(answer, expected, atol=atol, rtol=rtol):
+        err = np.max(np.abs(answer - expected))
+        raise ExerciseError(f"{name}: not quite (max error {err:.3g}). {hint}")
+    print(f"✓ {name}: correct")
