@@ -179,7 +179,8 @@ class Jet(nnx.Module):
             splits.TOKEN_AXIS if spatial else splits.FEATURE_AXIS,
             mode=self.config.coupling_mode, inverse=inverse, scale_max=cfg.scale_max)
 
-    def _flow(self, tokens, inverse: bool):
+    def _flow(self, tokens, inverse: bool, trace: bool = False):
+        """-> (tokens, logdet), plus (N, B, K, P) tokens after every coupling when `trace`."""
         cfg = self.config
         spatial, index = self._layer_table()
         encoder_graph, encoder_states = nnx.split(self.encoders)
@@ -187,11 +188,15 @@ class Jet(nnx.Module):
         logdet = jnp.zeros(tokens.shape[0], jnp.float32)
         if not cfg.scan:
             order = range(cfg.num_couplings - 1, -1, -1) if inverse else range(cfg.num_couplings)
+            steps = []
             for i in order:
                 layer_state = jax.tree.map(lambda a: a[i], encoder_states)
                 tokens, ld = self._coupling(bool(spatial[i]), tokens, layer_encoder(layer_state),
                                            int(index[i]), inverse)
                 logdet = logdet + ld
+                steps.append(tokens)
+            if trace:
+                return tokens, logdet, jnp.stack(steps[::-1] if inverse else steps)
             return tokens, logdet
 
         def step(carry, layer):
@@ -206,14 +211,14 @@ class Jet(nnx.Module):
                     lambda t: self._coupling(True, t, encoder, idx, inverse),
                     lambda t: self._coupling(False, t, encoder, idx, inverse),
                     tokens)
-            return (tokens, logdet + ld), None
+            return (tokens, logdet + ld), (tokens if trace else None)
 
         if cfg.remat:
             step = jax.checkpoint(step)
-        (tokens, logdet), _ = jax.lax.scan(
+        (tokens, logdet), steps = jax.lax.scan(
             step, (tokens, logdet), (encoder_states, jnp.asarray(spatial), jnp.asarray(index)),
             reverse=inverse)
-        return tokens, logdet
+        return (tokens, logdet, steps) if trace else (tokens, logdet)
 
     # -- public -----------------------------------------------------------------------------
     def _check_input(self, x, name: str):
@@ -235,3 +240,12 @@ class Jet(nnx.Module):
         tokens, logdet = self._flow(patchify(jnp.asarray(z, jnp.float32), self.config.patch_size),
                                     inverse=True)
         return unpatchify(tokens, self.config.patch_size, self.config.image_shape), logdet
+
+    def trace(self, x):
+        """(N+1, B, H, W, C): the input, then the image after each coupling (for figures)."""
+        self._check_input(x, "x")
+        cfg = self.config
+        tokens = patchify(jnp.asarray(x, jnp.float32), cfg.patch_size)
+        _, _, steps = self._flow(tokens, inverse=False, trace=True)
+        steps = jnp.concatenate([tokens[None], steps])
+        return jax.vmap(lambda t: unpatchify(t, cfg.patch_size, cfg.image_shape))(steps)
