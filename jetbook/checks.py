@@ -29,12 +29,16 @@ def randomize_params(model: nnx.Module, key, scale: float = 0.05) -> nnx.Module:
     Moves a freshly initialised (identity) flow somewhere generic, so that checks of
     invertibility and log-determinants test something.
     """
-    params = nnx.state(model, nnx.Param)
+    nnx.update(model, _add_noise(nnx.state(model, nnx.Param), key, scale))
+    return model
+
+
+@jax.jit
+def _add_noise(params, key, scale):
     leaves, treedef = jax.tree.flatten(params)
     keys = jax.random.split(key, len(leaves))
     noisy = [p + scale * jax.random.normal(k, p.shape, p.dtype) for p, k in zip(leaves, keys)]
-    nnx.update(model, jax.tree.unflatten(treedef, noisy))
-    return model
+    return jax.tree.unflatten(treedef, noisy)
 
 
 def is_permutation_matrix(matrix) -> bool:

@@ -5,3 +5,8 @@ confirmation when it is right. One module per notebook topic; all checks are re-
 """
 from jetbook.exercises._check import ExerciseError, expect_close
 from jetbook.exercises.welcome import check_latent_dims
+from jetbook.exercises.change_of_variables import check_lognormal_density
+from jetbook.exercises.one_coupling import check_coupling_logdet
+from jetbook.exercises.flows_2d import check_identity_flow_log_prob
+from jetbook.exercises.patches_splits import check_spatial_mask
+from jetbook.exercises.jet_model import check_block_params, check_uniform_bpd

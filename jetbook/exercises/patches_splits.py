@@ -1,0 +1,23 @@
+"""Checks for notebook 04 (patches and splits)."""
+import numpy as np
+
+from jetbook import splits
+from jetbook.exercises._check import ExerciseError, expect_close
+
+_X1_RULE = {"checkerboard": "(row + column) is even", "rows": "the row is even",
+            "cols": "the column is even"}
+
+
+def check_spatial_mask(answer, kind, grid) -> None:
+    """The (gh, gw) boolean x1 mask of a spatial split kind on a patch grid."""
+    if answer is None:
+        raise ExerciseError(f"spatial mask: replace None with a boolean array of shape {tuple(grid)}.")
+    expected = splits.spatial_mask(kind, grid)
+    answer = np.asarray(answer)
+    if answer.shape == expected.shape and np.array_equal(answer.astype(bool), ~expected):
+        raise ExerciseError(f"spatial mask: that is x2, the complement. Mark the patches of x1 "
+                            f"for '{kind}' True.")
+    base = kind.removesuffix("-inv")
+    rule = _X1_RULE[base] + (" (then flip it: this is the -inv kind)" if kind.endswith("-inv") else "")
+    expect_close("spatial mask", answer.astype(float), expected.astype(float),
+                 f"For '{base}' a patch is in x1 when {rule}; np.indices(grid) gives rows and columns.")

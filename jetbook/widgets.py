@@ -1,0 +1,285 @@
+"""Interactive explorers for the notebooks: ipywidgets controls that redraw a matplotlib figure.
+
+Each explorer keeps its controls as attributes (so code and tests can drive them), its root
+widget as `.widget` (displaying the explorer displays it), and after every redraw
+`render_count`, `last_png` (the figure as PNG bytes) and `last_figure_data` (the array it
+shows, in the library's own units). Figures are drawn off-screen with the Agg renderer and
+sent to an `ipywidgets.Output` only when a kernel is listening; outside a notebook nothing is
+displayed but everything is still computed and recorded.
+"""
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections.abc import Mapping
+
+import ipywidgets
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from matplotlib.figure import Figure
+
+from jetbook import plots, splits
+from jetbook.jet import Jet, JetConfig
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+class _FigureWidget:
+    """Shared plumbing: an Output that shows the latest figure, and what was last drawn."""
+
+    def __init__(self, controls):
+        self.output = ipywidgets.Output()
+        self.widget = ipywidgets.VBox(list(controls) + [self.output])
+        self.render_count = 0
+        self.last_png: bytes | None = None
+        self.last_figure_data = None
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def _show(self, fig: Figure, data) -> None:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+        self.last_png = buffer.getvalue()
+        self.last_figure_data = data
+        self.render_count += 1
+        if _in_kernel():
+            from IPython.display import Image, display
+            self.output.clear_output(wait=True)
+            with self.output:
+                display(Image(data=self.last_png, format="png"))
+
+
+def _single_image(image, shape, name="image") -> np.ndarray:
+    a = np.asarray(image)
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)} (or (1, *shape)), got {a.shape}")
+    return a
+
+
+def _to_model_space(image, levels: int) -> np.ndarray:
+    """Integers -> the centre of their dequantisation bin; floats are already model space."""
+    a = np.asarray(image)
+    if np.issubdtype(a.dtype, np.integer):
+        return ((a.astype(np.float32) + 0.5) * (2.0 / levels) - 1.0).astype(np.float32)
+    return a.astype(np.float32)
+
+
+class SplitExplorer(_FigureWidget):
+    """Which pixels form x1 and x2: pick a coupling (slider) or any split kind (dropdown).
+
+    With a `Jet` the channel permutations are the model's own; with a `JetConfig` they are
+    drawn from `seed` the same way (one fixed random permutation per channel coupling).
+    """
+
+    def __init__(self, model_or_config, image, *, levels: int | None = None, seed: int = 0):
+        if isinstance(model_or_config, Jet):
+            cfg = model_or_config.config
+            channel = np.asarray(model_or_config.channel_splits[...])
+        elif isinstance(model_or_config, JetConfig):
+            cfg = model_or_config
+            n_channel = sum(k == "channel" for k in cfg.coupling_kinds)
+            key = jax.random.key(seed)
+            channel = np.stack([splits.channel_split_matrix(jax.random.fold_in(key, i), cfg.patch_dim)
+                                for i in range(n_channel)]) if n_channel else np.zeros((0,))
+        else:
+            raise ValueError("model_or_config must be a jetbook Jet or JetConfig, got "
+                             f"{type(model_or_config).__name__}")
+        self.config = cfg
+        self.image = _single_image(image, cfg.image_shape)
+        self.levels = levels
+        kinds = cfg.coupling_kinds
+        self._channel_index = np.cumsum([k == "channel" for k in kinds]) - 1
+        self._channel_matrices = channel
+        self._fallback_matrix = splits.channel_split_matrix(jax.random.key(seed), cfg.patch_dim) \
+            if cfg.patch_dim % 2 == 0 else None
+        self.coupling = ipywidgets.IntSlider(value=0, min=0, max=len(kinds) - 1,
+                                             description="coupling", continuous_update=False)
+        self.kind = ipywidgets.Dropdown(options=list(splits.SPLIT_KINDS), value=kinds[0],
+                                        description="split kind")
+        super().__init__([ipywidgets.HBox([self.coupling, self.kind])])
+        self.mask: np.ndarray | None = None
+        self._syncing = False
+        self.coupling.observe(self._on_coupling, names="value")
+        self.kind.observe(self._on_kind, names="value")
+        self.render()
+
+    def channel_matrix(self) -> np.ndarray:
+        """The channel split matrix shown: this coupling's, else the nearest earlier one's."""
+        i = self.coupling.value
+        if len(self._channel_matrices) and self._channel_index[i] >= 0:
+            return self._channel_matrices[self._channel_index[i]]
+        if len(self._channel_matrices):
+            return self._channel_matrices[0]
+        if self._fallback_matrix is None:
+            raise ValueError(f"a channel split needs an even patch dimension, got {self.config.patch_dim}")
+        return self._fallback_matrix
+
+    def _on_coupling(self, change) -> None:
+        self._syncing = True
+        try:
+            self.kind.value = self.config.coupling_kinds[change["new"]]
+        finally:
+            self._syncing = False
+        self.render()
+
+    def _on_kind(self, change) -> None:
+        if not self._syncing:
+            self.render()
+
+    def render(self) -> None:
+        cfg, kind, i = self.config, self.kind.value, self.coupling.value
+        matrix = self.channel_matrix() if kind == "channel" else None
+        self.mask = plots.split_pixel_mask(kind, cfg.image_shape, cfg.patch_size, matrix)
+        own = cfg.coupling_kinds[i]
+        title = (f"coupling {i}: {kind}" if kind == own
+                 else f"{kind}\n(coupling {i} is {own})")
+        fig = Figure(figsize=(9.6, 3.4))
+        axes = fig.subplots(1, 3)
+        frac = plots.show_split(self.image, kind, cfg.patch_size, matrix=matrix, levels=self.levels,
+                                ax=axes[0], title=title)
+        unit = plots.to_unit_range(self.image, self.levels)
+        for ax, keep, name in ((axes[1], self.mask, "x1: what the ViT sees"),
+                               (axes[2], ~self.mask, "x2: what gets scaled and shifted")):
+            plots._imshow(ax, np.where(keep, unit, 0.5), interpolation="nearest")
+            ax.set_title(name)
+            ax.set_axis_off()
+        self._show(fig, frac)
+
+
+class LatentExplorer(_FigureWidget):
+    """An image on its way through the flow: a slider over depth shows the latent after each
+    coupling (`Jet.trace`), next to a histogram of its values against N(0, 1)."""
+
+    def __init__(self, model, image, *, levels: int = 256):
+        if not isinstance(model, Jet):
+            raise ValueError(f"model must be a jetbook Jet, got {type(model).__name__}")
+        cfg = model.config
+        self.model, self.levels = model, levels
+        self.image = _to_model_space(_single_image(image, cfg.image_shape), levels)
+        self.trace = np.asarray(model.trace(jnp.asarray(self.image)[None]))[:, 0]   # (N+1, H, W, C)
+        self.depth = ipywidgets.IntSlider(value=0, min=0, max=cfg.num_couplings, description="depth",
+                                          continuous_update=False)
+        super().__init__([self.depth])
+        self.depth.observe(lambda change: self.render(), names="value")
+        self.render()
+
+    def render(self) -> None:
+        k, kinds = self.depth.value, self.model.config.coupling_kinds
+        z = self.trace[k]
+        fig = Figure(figsize=(9.6, 3.2))
+        axes = fig.subplots(1, 3)
+        plots._imshow(axes[0], plots.to_unit_range(self.image), interpolation="nearest")
+        axes[0].set_title("input x")
+        peak = max(float(np.abs(z).max()), 1e-6)
+        plots._imshow(axes[1], plots.to_unit_range(z / peak), interpolation="nearest")
+        axes[1].set_title("input (depth 0)" if k == 0 else f"after coupling {k} ({kinds[k - 1]})")
+        for ax in axes[:2]:
+            ax.set_axis_off()
+        axes[2].hist(z.ravel(), bins=40, density=True, color=plots.X1_COLOR, alpha=0.7)
+        grid = np.linspace(-4, 4, 200)
+        axes[2].plot(grid, np.exp(-grid ** 2 / 2) / math.sqrt(2 * math.pi), "k--", lw=1, label="N(0,1)")
+        axes[2].set_title(f"values: std {z.std():.2f}")
+        axes[2].legend(frameon=False)
+        self._show(fig, z)
+
+
+class SampleExplorer(_FigureWidget):
+    """Samples `jb.sample(model, key(seed), n, temperature)`: a temperature slider, a seed
+    field and a button for a new seed. The inverse flow is compiled once per explorer."""
+
+    def __init__(self, model, levels: int = 256, *, n: int = 16, ncols: int | None = None,
+                 temperature: float = 1.0, seed: int = 0):
+        if not isinstance(model, Jet):
+            raise ValueError(f"model must be a jetbook Jet, got {type(model).__name__}")
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        self.model, self.levels, self.n, self.ncols = model, levels, n, ncols
+        self._inverse = nnx.jit(lambda m, z: m.inverse(z)[0])
+        self.temperature = ipywidgets.FloatSlider(value=temperature, min=0.0, max=1.5, step=0.05,
+                                                  description="temperature", continuous_update=False)
+        self.seed = ipywidgets.IntText(value=seed, description="seed")
+        self.regenerate = ipywidgets.Button(description="new samples")
+        super().__init__([ipywidgets.HBox([self.temperature, self.seed, self.regenerate])])
+        self.samples: np.ndarray | None = None
+        self.temperature.observe(lambda change: self.render(), names="value")
+        self.seed.observe(lambda change: self.render(), names="value")
+        self.regenerate.on_click(lambda button: setattr(self.seed, "value", self.seed.value + 1))
+        self.render()
+
+    def render(self) -> None:
+        t = float(self.temperature.value)
+        key = jax.random.key(int(self.seed.value))
+        # The same draw as jb.sample, with the temperature outside the compiled function.
+        z = t * jax.random.normal(key, (self.n, *self.model.config.image_shape), jnp.float32)
+        self.samples = np.asarray(self._inverse(self.model, z))
+        fig = Figure(figsize=(4.5, 4.8))
+        ax = fig.subplots()
+        plots.image_grid(self.samples, self.levels, self.ncols, ax=ax,
+                         title=f"T = {t:.2f}, seed {self.seed.value}")
+        self._show(fig, self.samples)
+
+
+class LiveTrainingPlot(_FigureWidget):
+    """Train and test bits/dim against step, redrawn as training reports.
+
+    Use `plot.update(step, train_bpd=..., test_bpd=...)`, or pass the plot itself as a
+    training callback: `plot(record)` with record keys `step`, `train_bpd`, `test_bpd`
+    (either bpd may be missing). `history` keeps every (step, value) pair.
+    """
+
+    def __init__(self, *, title: str = "bits per dimension", min_interval_s: float = 0.0):
+        if not min_interval_s >= 0:
+            raise ValueError(f"min_interval_s must be >= 0, got {min_interval_s!r}")
+        self.title, self.min_interval_s = title, float(min_interval_s)
+        self.history: dict[str, list[tuple[int, float]]] = {"train_bpd": [], "test_bpd": []}
+        self._last_draw = -math.inf
+        super().__init__([])
+
+    def update(self, step, train_bpd=None, test_bpd=None) -> None:
+        try:
+            step = int(step)
+        except (TypeError, ValueError):
+            raise ValueError(f"step must be an integer, got {step!r}") from None
+        for name, value in (("train_bpd", train_bpd), ("test_bpd", test_bpd)):
+            if value is not None:
+                self.history[name].append((step, float(value)))
+        if test_bpd is not None or time.monotonic() - self._last_draw >= self.min_interval_s:
+            self.draw()
+
+    def __call__(self, record: Mapping) -> None:
+        if not isinstance(record, Mapping) or "step" not in record:
+            raise ValueError(f"record must be a dict with a 'step' key, got {record!r}")
+        self.update(record["step"], record.get("train_bpd"), record.get("test_bpd"))
+
+    def draw(self) -> None:
+        """Redraw now (updates may be throttled by `min_interval_s`)."""
+        self._last_draw = time.monotonic()
+        data = {name: np.asarray(points, np.float64).reshape(-1, 2)
+                for name, points in self.history.items()}
+        fig = Figure(figsize=(6, 3.2))
+        ax = fig.subplots()
+        styles = {"train_bpd": dict(color=plots.X1_COLOR, lw=1.2, label="train"),
+                  "test_bpd": dict(color=plots.X2_COLOR, marker="o", lw=1.5, label="test")}
+        for name, points in data.items():
+            if len(points):
+                ax.plot(points[:, 0], points[:, 1], **styles[name])
+        ax.set_xlabel("step")
+        ax.set_ylabel("bits / dim")
+        ax.set_title(self.title)
+        ax.grid(alpha=0.3)
+        if any(len(p) for p in data.values()):
+            ax.legend(frameon=False)
+        self._show(fig, data)
