@@ -4,6 +4,7 @@ from jetbook.likelihood import bits_per_dim, dequantize, quantize
 from jetbook.patches import patchify, unpatchify
 from jetbook.presets import get_preset, presets
 from jetbook.sampling import sample
+from jetbook.data import load_dataset
 from jetbook import coupling, exercises, runtime, splits, vit
 from jetbook.runtime import budget, quick_mode
 

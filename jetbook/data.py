@@ -1,0 +1,141 @@
+"""Datasets as uint8 arrays (N, H, W, C): two that ship with installed packages, and TFDS.
+
+`digits` and `patches` work offline and fit in memory; TFDS datasets stream through tf.data.
+Training draws batch `step` as a pure function of (seed, step) for in-memory data, so a run
+resumed from a checkpoint sees exactly the batches an uninterrupted run would.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Iterator
+
+import numpy as np
+
+OFFLINE = ("digits", "patches")
+TFDS_NAMES = ("cifar10", "imagenet_resized/32x32", "imagenet_resized/64x64",
+               "downsampled_imagenet/32x32", "downsampled_imagenet/64x64")
+SPLITS = ("train", "test")
+# photographs only (no logos, charts, phantoms); test photos never appear in train
+PATCH_PHOTOS = {
+    "train": ("skimage:astronaut", "skimage:coffee", "skimage:rocket", "skimage:hubble_deep_field",
+              "skimage:immunohistochemistry", "sklearn:china.jpg"),
+    "test": ("skimage:chelsea", "sklearn:flower.jpg"),
+}
+PATCH_COUNTS = {"train": 20000, "test": 2000}
+PATCH_SIZE = 32
+
+
+def levels_of(name: str) -> int:
+    """Number of intensity levels: sklearn digits hold 0..16, everything else 0..255."""
+    return 17 if name == "digits" else 256
+
+
+def _check(name: str, split: str) -> None:
+    if name not in OFFLINE + TFDS_NAMES:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {OFFLINE + TFDS_NAMES}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+
+
+@functools.lru_cache(maxsize=None)
+def _digits(split: str) -> np.ndarray:
+    from sklearn.datasets import load_digits
+    images = load_digits().images.astype(np.uint8)[..., None]     # (1797, 8, 8, 1), 0..16
+    order = np.random.default_rng(0).permutation(len(images))
+    n_test = 297
+    return images[order[n_test:] if split == "train" else order[:n_test]]
+
+
+def _photo(source: str) -> np.ndarray:
+    package, name = source.split(":")
+    if package == "skimage":
+        import skimage.data
+        return getattr(skimage.data, name)()
+    from sklearn.datasets import load_sample_image
+    return load_sample_image(name)
+
+
+@functools.lru_cache(maxsize=None)
+def _patches(split: str, seed: int) -> np.ndarray:
+    photos = [_photo(s) for s in PATCH_PHOTOS[split]]
+    areas = np.array([p.shape[0] * p.shape[1] for p in photos], float)
+    counts = np.floor(PATCH_COUNTS[split] * areas / areas.sum()).astype(int)
+    counts[0] += PATCH_COUNTS[split] - counts.sum()
+    rng = np.random.default_rng([seed, SPLITS.index(split)])
+    crops = []
+    for photo, count in zip(photos, counts):
+        rows = rng.integers(0, photo.shape[0] - PATCH_SIZE + 1, count)
+        cols = rng.integers(0, photo.shape[1] - PATCH_SIZE + 1, count)
+        crops += [photo[r:r + PATCH_SIZE, c:c + PATCH_SIZE] for r, c in zip(rows, cols)]
+    return np.stack(crops).astype(np.uint8)[rng.permutation(len(crops))]
+
+
+def load_dataset(name: str, split: str = "train", *, seed: int = 0, data_dir=None) -> np.ndarray:
+    """uint8 (N, H, W, C). `seed` picks the crops of `patches`; TFDS data is read whole."""
+    _check(name, split)
+    if name == "digits":
+        return _digits(split).copy()
+    if name == "patches":
+        return _patches(split, seed).copy()
+    import tensorflow_datasets as tfds
+    builder = _tfds_builder(name, data_dir)
+    data = tfds.as_numpy(builder.as_dataset(split=_tfds_split(builder, split), batch_size=-1))
+    return np.asarray(data["image"], np.uint8)
+
+
+def _tfds_builder(name: str, data_dir=None):
+    import tensorflow_datasets as tfds
+    builder = tfds.builder(name, data_dir=data_dir)
+    if not builder.is_prepared():
+        raise FileNotFoundError(
+            f"TFDS dataset {name!r} is not prepared in {builder.data_dir!r}. Download it first, "
+            f"for example `python -c \"import tensorflow_datasets as tfds; tfds.builder('{name}')"
+            f".download_and_prepare()\"` (downsampled_imagenet needs a manual download), or "
+            f"pass data_dir= pointing at an existing TFDS folder.")
+    return builder
+
+
+def _tfds_split(builder, split: str) -> str:
+    """'test' means the held-out split, called 'validation' in the ImageNet variants."""
+    if split == "test" and "test" not in builder.info.splits:
+        return "validation"
+    return split
+
+
+def tfds_batches(name: str, split: str, batch_size: int, *, seed: int = 0, data_dir=None,
+                 process_index: int = 0, process_count: int = 1, repeat: bool = True) -> Iterator[np.ndarray]:
+    """uint8 batches (batch_size, H, W, C) of this process's shard: shuffled, batched, prefetched."""
+    _check(name, split)
+    if name in OFFLINE:
+        raise ValueError(f"{name!r} is an in-memory dataset; use load_dataset or batch_at")
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+    builder = _tfds_builder(name, data_dir)
+    shard = tfds.even_splits(_tfds_split(builder, split), n=process_count, drop_remainder=True)[process_index]
+    ds = builder.as_dataset(split=shard, shuffle_files=split == "train",
+                            read_config=tfds.ReadConfig(shuffle_seed=seed))
+    ds = ds.map(lambda ex: ex["image"], num_parallel_calls=tf.data.AUTOTUNE)
+    if repeat:
+        ds = ds.repeat()
+    if split == "train":
+        ds = ds.shuffle(10_000, seed=seed)
+    ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    for batch in tfds.as_numpy(ds):
+        yield np.asarray(batch, np.uint8)
+
+
+def batch_at(images: np.ndarray, step: int, batch_size: int, seed: int = 0) -> np.ndarray:
+    """Batch number `step` of an endless shuffled pass over `images`: a pure function.
+
+    Epoch e uses permutation seeded by (seed, e); no example repeats within an epoch.
+    """
+    n = len(images)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    start = step * batch_size
+    idx = []
+    while len(idx) < batch_size:
+        epoch, offset = divmod(start + len(idx), n)
+        perm = np.random.default_rng([seed, epoch]).permutation(n)
+        idx.extend(perm[offset:offset + batch_size - len(idx)])
+    return images[np.asarray(idx)]

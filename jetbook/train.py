@@ -1,0 +1,258 @@
+"""Training: one code path from a laptop CPU to many accelerators and hosts.
+
+`train_and_evaluate(model_config, train_config, workdir)` trains a Jet on bits per dimension,
+evaluates a fixed held-out subset, writes metrics.jsonl, sample grids and Orbax checkpoints,
+and resumes from the latest checkpoint when `workdir` already holds one. Batches and noise
+are pure functions of (seed, step), so a resumed run repeats an uninterrupted one exactly.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+import time
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from tqdm.auto import tqdm
+
+from jetbook import checkpoints, data
+from jetbook.jet import Jet, JetConfig
+from jetbook.likelihood import bits_per_dim, dequantize
+from jetbook.sampling import sample
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How to train (the model's shape lives in JetConfig)."""
+
+    dataset: str = "digits"
+    steps: int = 2000
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    warmup_steps: int = 100
+    weight_decay: float = 1e-5
+    b2: float = 0.95
+    grad_clip: float = 1.0
+    log_every: int = 50
+    eval_every: int = 500
+    eval_examples: int = 1024
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    num_samples: int = 36
+    sample_temperature: float = 0.9
+    seed: int = 0
+    data_dir: Optional[str] = None
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "log_every", "eval_every", "eval_examples",
+                     "checkpoint_every", "keep_checkpoints"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        data._check(self.dataset, "train")
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+
+# Per-preset training defaults; the model presets are in presets.py.
+TRAIN_DEFAULTS = {
+    "digits": TrainConfig(dataset="digits", steps=1500, batch_size=128, learning_rate=2e-3,
+                          warmup_steps=100, eval_every=500, eval_examples=297),
+    "patches": TrainConfig(dataset="patches", steps=3000, batch_size=64, learning_rate=1e-3,
+                           warmup_steps=200, eval_every=1000, eval_examples=1024),
+    "cifar10": TrainConfig(dataset="cifar10", steps=200_000, batch_size=256, learning_rate=3e-4,
+                           warmup_steps=2000, eval_every=5000, checkpoint_every=2000,
+                           eval_examples=10_000),
+    "imagenet32": TrainConfig(dataset="imagenet_resized/32x32", steps=1_000_000, batch_size=256,
+                              learning_rate=3e-4, warmup_steps=5000, eval_every=10_000,
+                              checkpoint_every=5000, eval_examples=10_000),
+    "imagenet64": TrainConfig(dataset="imagenet_resized/64x64", steps=1_000_000, batch_size=128,
+                              learning_rate=3e-4, warmup_steps=5000, eval_every=10_000,
+                              checkpoint_every=5000, eval_examples=10_000),
+    "in64_ablation": TrainConfig(dataset="imagenet_resized/64x64", steps=1_000_000, batch_size=256,
+                                 learning_rate=3e-4, warmup_steps=5000, eval_every=10_000,
+                                 checkpoint_every=5000, eval_examples=10_000),
+}
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is left untouched."""
+
+
+def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    """AdamW (b2=0.95) on a warmup + cosine schedule, after global-norm clipping."""
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, config.learning_rate, min(config.warmup_steps, config.steps - 1) if config.steps > 1 else 0,
+        config.steps, end_value=0.0)
+    return optax.chain(optax.clip_by_global_norm(config.grad_clip),
+                       optax.adamw(schedule, b2=config.b2, weight_decay=config.weight_decay))
+
+
+def loss_fn(model: Jet, images, key, levels: int):
+    """Mean bits/dim of uint8 `images` under fresh dequantisation noise."""
+    z, logdet = model(dequantize(key, images, levels))
+    return bits_per_dim(z, logdet, levels).mean()
+
+
+@nnx.jit(static_argnames=("levels",), donate_argnums=(0, 1))
+def train_step(model: Jet, optimizer: nnx.Optimizer, images, key, levels: int):
+    """One AdamW step on the trainable parameters only (frozen split matrices stay put)."""
+    loss, grads = nnx.value_and_grad(loss_fn)(model, images, key, levels)
+    optimizer.update(model, grads)
+    return loss
+
+
+@nnx.jit(static_argnames=("levels",))
+def _eval_bpd(model: Jet, images, key, levels: int):
+    z, logdet = model(dequantize(key, images, levels))
+    return bits_per_dim(z, logdet, levels)
+
+
+def evaluate(model: Jet, images: np.ndarray, levels: int, batch_size: int, seed: int = 0) -> float:
+    """Mean bits/dim over `images`, with fixed dequantisation noise so evals are comparable."""
+    if len(images) == 0:
+        raise ValueError("evaluate needs at least one image")
+    key, total = jax.random.key(seed), 0.0
+    for start in range(0, len(images), batch_size):
+        batch = jnp.asarray(images[start:start + batch_size])
+        total += float(_eval_bpd(model, batch, jax.random.fold_in(key, start), levels).sum())
+    return total / len(images)
+
+
+class Sharding:
+    """A 1-D data-parallel mesh over every device: batches split, parameters replicated."""
+
+    def __init__(self, devices=None):
+        devices = devices or jax.devices()
+        self.mesh = jax.make_mesh((len(devices),), ("data",), devices=devices,
+                                  axis_types=(jax.sharding.AxisType.Auto,))
+        self.batch = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("data"))
+        self.replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
+
+    @property
+    def size(self) -> int:
+        return self.mesh.devices.size
+
+    def put_batch(self, global_batch: np.ndarray):
+        """Each process passes the whole global batch; it keeps only its own rows."""
+        n, count, index = len(global_batch), jax.process_count(), jax.process_index()
+        local = global_batch[index * n // count:(index + 1) * n // count]
+        return jax.make_array_from_process_local_data(self.batch, local, global_batch.shape)
+
+    def replicate(self, module: nnx.Module) -> None:
+        nnx.update(module, jax.device_put(nnx.state(module), self.replicated))
+
+
+def _append_jsonl(path: pathlib.Path, record: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _truncate_metrics(path: pathlib.Path, last_step: int) -> None:
+    """Drop log lines written after the checkpoint we resume from (they will be redone)."""
+    if path.exists():
+        keep = [line for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line)["step"] <= last_step]
+        path.write_text("".join(line + "\n" for line in keep))
+
+
+def save_sample_grid(model: Jet, path, levels: int, n: int, temperature: float, seed: int = 0):
+    from jetbook import plots
+    images = sample(model, jax.random.key(seed), n, temperature)
+    plots.save_image_grid(path, np.asarray(images), levels=levels)
+
+
+def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workdir,
+                       *, callback: Optional[Callable[[dict], None]] = None,
+                       progress: bool = True) -> dict:
+    """Train (or resume) in `workdir`; returns the final record (with `test_bpd`)."""
+    workdir = pathlib.Path(workdir)
+    tc, levels = train_config, data.levels_of(train_config.dataset)
+    checkpoints.check_workdir(workdir, model_config, tc)
+    sharding = Sharding()
+    if tc.batch_size % sharding.size:
+        raise ValueError(f"batch_size={tc.batch_size} must be divisible by the number of "
+                         f"devices ({sharding.size})")
+
+    in_memory = tc.dataset in data.OFFLINE
+    train_images = data.load_dataset(tc.dataset, "train") if in_memory else None
+    test_images = (data.load_dataset(tc.dataset, "test") if in_memory else
+                   next(data.tfds_batches(tc.dataset, "test", tc.eval_examples, data_dir=tc.data_dir,
+                                          repeat=False)))[:tc.eval_examples]
+    if tuple(test_images.shape[1:]) != model_config.image_shape:
+        raise ValueError(f"dataset {tc.dataset!r} has images of shape {test_images.shape[1:]}, but "
+                         f"the model expects image_shape={model_config.image_shape}")
+
+    model = Jet(model_config, rngs=nnx.Rngs(tc.seed))
+    optimizer = nnx.Optimizer(model, make_optimizer(tc), wrt=nnx.Param)
+    manager = checkpoints.manager(workdir, tc.keep_checkpoints)
+    start = checkpoints.restore_latest(manager, model, optimizer)
+    sharding.replicate(model)
+    sharding.replicate(optimizer)
+    metrics_path = workdir / "metrics.jsonl"
+    if jax.process_index() == 0:
+        _truncate_metrics(metrics_path, start)
+
+    if in_memory:
+        next_batch = lambda step: data.batch_at(train_images, step, tc.batch_size, tc.seed)
+    else:   # a stream cannot jump to a step: reseed at the resume step instead
+        stream = data.tfds_batches(tc.dataset, "train", tc.batch_size, seed=tc.seed + start,
+                                   data_dir=tc.data_dir)
+        next_batch = lambda step: next(stream)
+
+    noise_key = jax.random.key(tc.seed + 1)
+    record, last_good, t_last, n_since = {}, start, time.perf_counter(), 0
+    emit = lambda r: (_append_jsonl(metrics_path, r) if jax.process_index() == 0 else None,
+                      callback(r) if callback else None)
+    bar = tqdm(total=tc.steps, initial=start, desc=f"train {tc.dataset}", disable=not progress,
+               dynamic_ncols=True)
+    step = start
+    try:
+        for step in range(start + 1, tc.steps + 1):
+            loss = train_step(model, optimizer, sharding.put_batch(next_batch(step - 1)),
+                              jax.random.fold_in(noise_key, step), levels)
+            n_since += 1
+            bar.update(1)
+            is_eval = step % tc.eval_every == 0 or step == tc.steps
+            is_ckpt = step % tc.checkpoint_every == 0 or step == tc.steps
+            if step % tc.log_every and not (is_eval or is_ckpt):
+                continue
+            train_bpd = float(loss)
+            if not math.isfinite(train_bpd):
+                raise TrainingDiverged(
+                    f"loss became {train_bpd} at step {step}; the last good checkpoint (step "
+                    f"{last_good}) is kept in {workdir}. Lower learning_rate or raise warmup_steps.")
+            now = time.perf_counter()
+            record = {"step": step, "train_bpd": train_bpd,
+                      "images_per_s": n_since * tc.batch_size / (now - t_last)}
+            t_last, n_since = now, 0
+            if is_eval:
+                record["test_bpd"] = evaluate(model, test_images, levels, tc.batch_size, tc.seed + 2)
+                if jax.process_index() == 0:
+                    save_sample_grid(model, workdir / "samples" / f"step_{step:07d}.png", levels,
+                                     tc.num_samples, tc.sample_temperature, tc.seed + 3)
+            bar.set_postfix({k: f"{v:.3f}" if k.endswith("bpd") else f"{v:.0f}"
+                             for k, v in record.items() if k != "step"})
+            emit(record)
+            if is_ckpt:
+                checkpoints.save(manager, step, model, optimizer)
+                last_good = step
+            t_last = time.perf_counter()
+    finally:
+        bar.close()
+        manager.wait_until_finished()
+    if not record.get("test_bpd"):       # resumed at the end: nothing ran, still report
+        record = {"step": step, "test_bpd": evaluate(model, test_images, levels,
+                                                     tc.batch_size, tc.seed + 2)}
+    return record
