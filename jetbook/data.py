@@ -7,6 +7,7 @@ resumed from a checkpoint sees exactly the batches an uninterrupted run would.
 from __future__ import annotations
 
 import functools
+import os
 from typing import Iterator
 
 import numpy as np
@@ -77,29 +78,49 @@ def load_dataset(name: str, split: str = "train", *, seed: int = 0, data_dir=Non
         return _digits(split).copy()
     if name == "patches":
         return _patches(split, seed).copy()
-    import tensorflow_datasets as tfds
-    builder = _tfds_builder(name, data_dir)
-    data = tfds.as_numpy(builder.as_dataset(split=_tfds_split(builder, split), batch_size=-1))
-    return np.asarray(data["image"], np.uint8)
-
-
-def _tfds_builder(name: str, data_dir=None):
+    _tf()
     import tensorflow_datasets as tfds
     builder = tfds.builder(name, data_dir=data_dir)
-    if not builder.is_prepared():
+    ds = _images(_as_dataset(builder, split=_tfds_split(name, split)), name).batch(4096)
+    return np.concatenate(list(tfds.as_numpy(ds))).astype(np.uint8)
+
+
+def _as_dataset(builder, **kwargs):
+    """builder.as_dataset, with a message that says how to get data that is not there."""
+    try:
+        return builder.as_dataset(**kwargs)
+    except AssertionError as err:            # what TFDS raises for data it cannot find
+        name = builder.info.full_name.split("/")[0] if "/" in builder.info.full_name else builder.name
         raise FileNotFoundError(
-            f"TFDS dataset {name!r} is not prepared in {builder.data_dir!r}. Download it first, "
-            f"for example `python -c \"import tensorflow_datasets as tfds; tfds.builder('{name}')"
-            f".download_and_prepare()\"` (downsampled_imagenet needs a manual download), or "
-            f"pass data_dir= pointing at an existing TFDS folder.")
-    return builder
+            f"TFDS dataset {builder.info.full_name!r} is not prepared in {builder.data_dir!r} "
+            f"({err}). Download it first, for example `python -c \"import tensorflow_datasets as "
+            f"tfds; tfds.builder('{name}').download_and_prepare()\"` (downsampled_imagenet needs "
+            f"a manual download), or pass data_dir= pointing at an existing TFDS folder.") from None
 
 
-def _tfds_split(builder, split: str) -> str:
+def _tf():
+    """TensorFlow for input pipelines only: quiet, and kept off the accelerators JAX uses."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    tf.config.set_visible_devices([], "GPU")
+    return tf
+
+
+def _image_side(name: str) -> int:
+    return 32 if name == "cifar10" else int(name.rsplit("/", 1)[1].split("x")[0])
+
+
+def _images(ds, name: str):
+    """Image tensors of a fixed (side, side, 3) shape (a no-op on real data of that size)."""
+    tf = _tf()
+    side = _image_side(name)
+    return ds.map(lambda ex: tf.image.resize_with_crop_or_pad(ex["image"], side, side),
+                  num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _tfds_split(name: str, split: str) -> str:
     """'test' means the held-out split, called 'validation' in the ImageNet variants."""
-    if split == "test" and "test" not in builder.info.splits:
-        return "validation"
-    return split
+    return "validation" if split == "test" and name != "cifar10" else split
 
 
 def tfds_batches(name: str, split: str, batch_size: int, *, seed: int = 0, data_dir=None,
@@ -108,13 +129,13 @@ def tfds_batches(name: str, split: str, batch_size: int, *, seed: int = 0, data_
     _check(name, split)
     if name in OFFLINE:
         raise ValueError(f"{name!r} is an in-memory dataset; use load_dataset or batch_at")
-    import tensorflow as tf
+    tf = _tf()
     import tensorflow_datasets as tfds
-    builder = _tfds_builder(name, data_dir)
-    shard = tfds.even_splits(_tfds_split(builder, split), n=process_count, drop_remainder=True)[process_index]
-    ds = builder.as_dataset(split=shard, shuffle_files=split == "train",
-                            read_config=tfds.ReadConfig(shuffle_seed=seed))
-    ds = ds.map(lambda ex: ex["image"], num_parallel_calls=tf.data.AUTOTUNE)
+    builder = tfds.builder(name, data_dir=data_dir)
+    shard = tfds.even_splits(_tfds_split(name, split), n=process_count, drop_remainder=True)[process_index]
+    ds = _as_dataset(builder, split=shard, shuffle_files=split == "train",
+                     read_config=tfds.ReadConfig(shuffle_seed=seed))
+    ds = _images(ds, name)
     if repeat:
         ds = ds.repeat()
     if split == "train":

@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+import jetbook as jb
+from jetbook import baselines, data
+
+
+def test_digits_split_shapes_and_levels():
+    train, test = jb.load_dataset("digits", "train"), jb.load_dataset("digits", "test")
+    assert train.shape == (1500, 8, 8, 1) and test.shape == (297, 8, 8, 1)
+    assert train.dtype == np.uint8 and train.max() == 16 and data.levels_of("digits") == 17
+    np.testing.assert_array_equal(jb.load_dataset("digits", "test"), test)     # fixed split
+
+
+def test_patches_are_real_disjoint_and_deterministic():
+    train, test = jb.load_dataset("patches", "train"), jb.load_dataset("patches", "test")
+    assert train.shape == (20000, 32, 32, 3) and test.shape == (2000, 32, 32, 3)
+    assert set(data.PATCH_PHOTOS["train"]).isdisjoint(data.PATCH_PHOTOS["test"])
+    np.testing.assert_array_equal(jb.load_dataset("patches", "test"), test)
+    assert not np.array_equal(jb.load_dataset("patches", "test", seed=1), test)
+    train_keys = {crop.tobytes() for crop in train}
+    assert not any(crop.tobytes() in train_keys for crop in test)
+    assert train.std() > 30                      # photographs, not flat or synthetic fills
+
+
+def test_batch_at_is_pure_and_covers_each_epoch():
+    images = np.arange(10, dtype=np.uint8)[:, None, None, None]
+    np.testing.assert_array_equal(data.batch_at(images, 7, 4, seed=3), data.batch_at(images, 7, 4, seed=3))
+    epoch = np.concatenate([data.batch_at(images, s, 5) for s in range(2)])
+    assert sorted(epoch.ravel()) == list(range(10))
+    assert data.batch_at(images, 2, 4).shape == (4, 1, 1, 1)    # crosses the epoch boundary
+
+
+def test_bad_names():
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
+        jb.load_dataset("mnist", "train")
+    with pytest.raises(ValueError, match="split must be one of"):
+        jb.load_dataset("digits", "validation")
+
+
+@pytest.mark.parametrize("name", data.TFDS_NAMES)
+def test_tfds_path_with_mock_data(name):
+    side = 64 if "64" in name else 32
+    with tfds.testing.mock_data(num_examples=12):
+        test = jb.load_dataset(name, "test")
+        assert test.shape == (12, side, side, 3) and test.dtype == np.uint8
+        shard0 = next(data.tfds_batches(name, "train", 2, process_index=0, process_count=2))
+        assert shard0.shape == (2, side, side, 3) and shard0.dtype == np.uint8
+
+
+def test_missing_tfds_data_says_how_to_get_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="download_and_prepare"):
+        jb.load_dataset("cifar10", "test", data_dir=str(tmp_path))
+
+
+def test_baselines():
+    train, test = jb.load_dataset("digits", "train"), jb.load_dataset("digits", "test")
+    bpd = baselines.independent_pixel_bpd(train, test, 17)
+    assert 2.3 < bpd < 2.5                                      # the 2.41 the issue quotes
+    noise = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    assert baselines.png_bpd(noise) > 8.0                       # incompressible
+    assert baselines.png_bpd(np.zeros((4, 16, 16, 3), np.uint8)) < 1.0
