@@ -152,12 +152,10 @@ class Jet(nnx.Module):
         key = rngs.params()
         mats = [splits.split_matrix(kind, jax.random.fold_in(key, i), cfg.grid, p)
                 for i, kind in enumerate(kinds)]
-        self.channel_splits = splits.SplitMatrix(
-            jnp.asarray(np.stack([m for m, kd in zip(mats, kinds) if kd == "channel"]))
-            if n_channel else jnp.zeros((0, p, p)))
-        self.spatial_splits = splits.SplitMatrix(
-            jnp.asarray(np.stack([m for m, kd in zip(mats, kinds) if kd != "channel"]))
-            if n_spatial else jnp.zeros((0, k, k)))
+        self.channel_splits = splits.SplitMatrix(jnp.asarray(np.stack(
+            [m for m, kd in zip(mats, kinds) if kd == "channel"]))) if n_channel else None
+        self.spatial_splits = splits.SplitMatrix(jnp.asarray(np.stack(
+            [m for m, kd in zip(mats, kinds) if kd != "channel"]))) if n_spatial else None
 
     # -- layers ---------------------------------------------------------------------------
     def _layer_table(self):

@@ -55,7 +55,7 @@ def test_split_matrices_are_frozen_permutations():
                    for a in trained if a.ndim == 3)
     mats = [m for stack in jax.tree.leaves(frozen) for m in np.asarray(stack)]
     assert len(mats) == 10 and all(is_permutation_matrix(m) for m in mats)
-    assert len(jax.tree.leaves(nnx.state(model))) == len(trained) + 2
+    assert len(jax.tree.leaves(nnx.state(model))) == len(trained) + 2   # one stack per family
 
 
 def test_default_pattern_is_four_channel_one_spatial_cycling():
