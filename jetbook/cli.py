@@ -94,7 +94,7 @@ def cmd_train(args) -> dict:
     print(f"jetbook train: preset {args.preset}, {train_config.steps} steps of batch "
           f"{train_config.batch_size} on {train_config.dataset}; writing to {out}", flush=True)
     start = time.perf_counter()
-    result = train_and_evaluate(model_config, train_config, out, progress=not args.no_progress)
+    _, result = train_and_evaluate(model_config, train_config, out, progress=not args.no_progress)
     wall = time.perf_counter() - start
     summary = {"preset": args.preset, "steps": result["step"], "test_bpd": result["test_bpd"],
                "wall_s": round(wall, 1)}

@@ -175,8 +175,8 @@ def save_sample_grid(model: Jet, path, levels: int, n: int, temperature: float, 
 
 def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workdir,
                        *, callback: Optional[Callable[[dict], None]] = None,
-                       progress: bool = True) -> dict:
-    """Train (or resume) in `workdir`; returns the final record (with `test_bpd`)."""
+                       progress: bool = True) -> tuple[Jet, dict]:
+    """Train (or resume) in `workdir`; returns (trained model, final record with `test_bpd`)."""
     workdir = pathlib.Path(workdir)
     tc, levels = train_config, data.levels_of(train_config.dataset)
     checkpoints.check_workdir(workdir, model_config, tc)
@@ -255,4 +255,4 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
     if not record.get("test_bpd"):       # resumed at the end: nothing ran, still report
         record = {"step": step, "test_bpd": evaluate(model, test_images, levels,
                                                      tc.batch_size, tc.seed + 2)}
-    return record
+    return model, record

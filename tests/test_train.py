@@ -32,7 +32,9 @@ def tiny_train(**changes):
 def trained_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     records = []
-    result = train.train_and_evaluate(TINY, tiny_train(), out, callback=records.append, progress=False)
+    model, result = train.train_and_evaluate(TINY, tiny_train(), out, callback=records.append,
+                                             progress=False)
+    assert isinstance(model, jb.Jet)
     return out, result, records
 
 
