@@ -23,6 +23,8 @@ from jetbook.presets import presets
 def _parse_value(field: dataclasses.Field, text: str):
     """Turn '--set field=value' text into the dataclass field's type."""
     hint = str(field.type)
+    if text == "None" and "Optional" in hint:
+        return None
     try:
         if "Tuple" in hint or "tuple" in hint:
             parts = [p for p in text.replace("(", "").replace(")", "").split(",") if p.strip()]
@@ -35,7 +37,7 @@ def _parse_value(field: dataclasses.Field, text: str):
             return int(text)
         if "float" in hint:
             return float(text)
-        return None if text == "None" else text
+        return text
     except ValueError:
         raise ValueError(f"--set {field.name}={text}: expected a value of type {hint}") from None
 
