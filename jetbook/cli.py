@@ -88,10 +88,23 @@ def _restore_model(out):
     return model, train_config, step
 
 
+def _init_distributed(args) -> None:
+    import jax
+    explicit = dict(coordinator_address=args.coordinator, num_processes=args.num_processes,
+                    process_id=args.process_id)
+    if not args.distributed:
+        if any(v is not None for v in explicit.values()):
+            raise ValueError("--coordinator/--num-processes/--process-id need --distributed")
+        return
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")   # only used on CPU
+    jax.distributed.initialize(**{k: v for k, v in explicit.items() if v is not None})
+
+
 def cmd_train(args) -> dict:
     from jetbook import baselines, data
     from jetbook.train import train_and_evaluate
     model_config, train_config = _configs(args)
+    _init_distributed(args)
     out = pathlib.Path(args.out or f"runs/{args.preset}")
     print(f"jetbook train: preset {args.preset}, {train_config.steps} steps of batch "
           f"{train_config.batch_size} on {train_config.dataset}; writing to {out}", flush=True)
@@ -104,7 +117,9 @@ def cmd_train(args) -> dict:
         summary["independent_pixel_bpd"] = baselines.independent_pixel_bpd(
             data.load_dataset(train_config.dataset, "train"),
             data.load_dataset(train_config.dataset, "test"), data.levels_of(train_config.dataset))
-    (out / "result.json").write_text(json.dumps(summary, indent=2))
+    import jax
+    if jax.process_index() == 0:
+        (out / "result.json").write_text(json.dumps(summary, indent=2))
     print(f"final test bpd: {result['test_bpd']:.4f}", end="")
     if "independent_pixel_bpd" in summary:
         print(f"  (independent per-pixel model: {summary['independent_pixel_bpd']:.4f})", end="")
@@ -145,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch", type=int, help="global batch size")
     train.add_argument("--out", help="run folder (default runs/PRESET); re-running resumes")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--distributed", action="store_true",
+                       help="multi-host: call jax.distributed.initialize() (auto-detects TPU pods "
+                            "and SLURM; or give --coordinator, --num-processes, --process-id)")
+    train.add_argument("--coordinator", help="host:port of process 0, with --distributed")
+    train.add_argument("--num-processes", type=int, help="with --distributed")
+    train.add_argument("--process-id", type=int, help="with --distributed")
     ev = sub.add_parser("eval", help="bits/dim of a trained run on a split")
     ev.add_argument("--out", required=True, help="run folder written by `jetbook train`")
     ev.add_argument("--split", default="test", choices=["train", "test"])

@@ -147,8 +147,12 @@ class Sharding:
     def put_batch(self, global_batch: np.ndarray):
         """Each process passes the whole global batch; it keeps only its own rows."""
         n, count, index = len(global_batch), jax.process_count(), jax.process_index()
-        local = global_batch[index * n // count:(index + 1) * n // count]
-        return jax.make_array_from_process_local_data(self.batch, local, global_batch.shape)
+        return self.put_local_batch(global_batch[index * n // count:(index + 1) * n // count])
+
+    def put_local_batch(self, local_batch: np.ndarray):
+        """Each process passes its own rows (a TFDS shard); together they form the batch."""
+        shape = (len(local_batch) * jax.process_count(), *local_batch.shape[1:])
+        return jax.make_array_from_process_local_data(self.batch, local_batch, shape)
 
     def replicate(self, module: nnx.Module) -> None:
         nnx.update(module, jax.device_put(nnx.state(module), self.replicated))
@@ -205,11 +209,14 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
         _truncate_metrics(metrics_path, start)
 
     if in_memory:
-        next_batch = lambda step: data.batch_at(train_images, step, tc.batch_size, tc.seed)
+        next_batch = lambda step: sharding.put_batch(
+            data.batch_at(train_images, step, tc.batch_size, tc.seed))
     else:   # a stream cannot jump to a step: reseed at the resume step instead
-        stream = data.tfds_batches(tc.dataset, "train", tc.batch_size, seed=tc.seed + start,
-                                   data_dir=tc.data_dir)
-        next_batch = lambda step: next(stream)
+        stream = data.tfds_batches(tc.dataset, "train", tc.batch_size // jax.process_count(),
+                                   seed=tc.seed + start, data_dir=tc.data_dir,
+                                   process_index=jax.process_index(),
+                                   process_count=jax.process_count())
+        next_batch = lambda step: sharding.put_local_batch(next(stream))
 
     noise_key = jax.random.key(tc.seed + 1)
     record, last_good, t_last, n_since = {}, start, time.perf_counter(), 0
@@ -220,7 +227,7 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
     step = start
     try:
         for step in range(start + 1, tc.steps + 1):
-            loss = train_step(model, optimizer, sharding.put_batch(next_batch(step - 1)),
+            loss = train_step(model, optimizer, next_batch(step - 1),
                               jax.random.fold_in(noise_key, step), levels)
             n_since += 1
             bar.update(1)

@@ -169,3 +169,26 @@ def test_eight_fake_devices_match_one_device():
                XLA_FLAGS="--xla_force_host_platform_device_count=8")
     out = subprocess.run([sys.executable, "-c", MULTI_DEVICE], env=env, capture_output=True, text=True)
     assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-3000:]
+
+
+def test_two_processes_on_localhost_agree_with_one(tmp_path):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = [sys.executable, "-m", "jetbook.cli", "train", "--no-progress", "--steps", "4",
+            "--batch", "32"] + [a for s in TINY_SETS + ["eval_every=4", "log_every=2"] for a in ("--set", s)]
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    dist = ["--distributed", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
+    procs = [subprocess.Popen(args + ["--out", str(tmp_path / "two")] + dist + ["--process-id", str(i)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for i in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    subprocess.run(args + ["--out", str(tmp_path / "one")], env=env, check=True, capture_output=True)
+    read = lambda d: [json.loads(l) for l in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
+    two, one = read("two"), read("one")
+    assert [r["step"] for r in two] == [2, 4]
+    for a, b in zip(two, one):
+        assert a["train_bpd"] == pytest.approx(b["train_bpd"], rel=1e-5)
+    assert two[-1]["test_bpd"] == pytest.approx(one[-1]["test_bpd"], rel=1e-5)
