@@ -5,7 +5,7 @@ from jetbook.patches import patchify, unpatchify
 from jetbook.presets import get_preset, presets
 from jetbook.sampling import sample
 from jetbook.data import load_dataset
-from jetbook import coupling, exercises, runtime, splits, vit
+from jetbook import baselines, coupling, data, exercises, plots, runtime, splits, toys, train, vit
 from jetbook.runtime import budget, quick_mode
 
 __version__ = "0.1.0"

@@ -20,7 +20,7 @@ def brute_force_logdet(fn, x):
             return out.reshape(-1)
         jac = jax.jacfwd(flat)(xi.reshape(-1))                # (D, D)
         return jnp.linalg.slogdet(jac)[1]
-    return jnp.stack([single(xi) for xi in x])
+    return jax.vmap(single)(jnp.asarray(x))
 
 
 def randomize_params(model: nnx.Module, key, scale: float = 0.05) -> nnx.Module:

@@ -21,6 +21,9 @@ from jetbook.patches import patchify, unpatchify
 from jetbook.vit import Encoder, TokenIO, run_conditioner
 
 VIT_DTYPES = ("float32", "bfloat16")
+# jax.checkpoint_policies names: recompute everything, or keep matmul outputs and recompute
+# only the elementwise work (more memory, less recomputation).
+REMAT_POLICIES = ("nothing_saveable", "dots_saveable", "dots_with_no_batch_dims_saveable")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,10 +41,13 @@ class JetConfig:
     spatial_kinds: Tuple[str, ...] = splits.SPATIAL_KINDS   # cycled through by spatial couplings
     kinds: Optional[Tuple[str, ...]] = None   # explicit per-coupling kinds, overrides the pattern
     coupling_mode: str = "pairing"        # spatial couplings: "pairing" or "masking"
+    split_seed: int = 0                   # fixes the channel couplings' random permutations
     scale_max: float = 2.0                # m: scales live in (0, m)
     vit_dtype: str = "float32"            # "bfloat16" runs the ViT in bf16; splits stay float32
     scan: bool = True                     # False: a plain Python loop over couplings
     remat: bool = False                   # rematerialise each coupling in the backward pass
+    remat_policy: str = "nothing_saveable"   # with remat: what to keep (see REMAT_POLICIES)
+    scan_unroll: int = 1                  # couplings per scan iteration (fewer, larger ops on CPU)
 
     def __post_init__(self):
         object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
@@ -77,6 +83,10 @@ class JetConfig:
         coupling_lib.check_mode(self.coupling_mode)
         if self.vit_dtype not in VIT_DTYPES:
             raise ValueError(f"vit_dtype must be one of {VIT_DTYPES}, got {self.vit_dtype!r}")
+        if self.remat_policy not in REMAT_POLICIES:
+            raise ValueError(f"remat_policy must be one of {REMAT_POLICIES}, got {self.remat_policy!r}")
+        if isinstance(self.scan_unroll, bool) or not isinstance(self.scan_unroll, int) or self.scan_unroll < 1:
+            raise ValueError(f"scan_unroll must be a positive int, got {self.scan_unroll!r}")
         if not self.scale_max > 0:
             raise ValueError(f"scale_max must be > 0, got {self.scale_max}")
         kinds = set(self.coupling_kinds)
@@ -149,8 +159,7 @@ class Jet(nnx.Module):
             p // 2, k, w, p, rngs=r, **common), rngs) if n_channel else None
         self.spatial_io = _stack(n_spatial, lambda r: TokenIO(
             p, spatial_tokens, w, 2 * p, rngs=r, **common), rngs) if n_spatial else None
-        key = rngs.params()
-        mats = [splits.split_matrix(kind, jax.random.fold_in(key, i), cfg.grid, p)
+        mats = [splits.split_matrix(kind, (cfg.split_seed, i), cfg.grid, p)
                 for i, kind in enumerate(kinds)]
         self.channel_splits = splits.SplitMatrix(jnp.asarray(np.stack(
             [m for m, kd in zip(mats, kinds) if kd == "channel"]))) if n_channel else None
@@ -212,10 +221,10 @@ class Jet(nnx.Module):
             return (tokens, logdet + ld), (tokens if trace else None)
 
         if cfg.remat:
-            step = jax.checkpoint(step)
+            step = jax.checkpoint(step, policy=getattr(jax.checkpoint_policies, cfg.remat_policy))
         (tokens, logdet), steps = jax.lax.scan(
             step, (tokens, logdet), (encoder_states, jnp.asarray(spatial), jnp.asarray(index)),
-            reverse=inverse)
+            reverse=inverse, unroll=min(cfg.scan_unroll, cfg.num_couplings))
         return (tokens, logdet, steps) if trace else (tokens, logdet)
 
     # -- public -----------------------------------------------------------------------------

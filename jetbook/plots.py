@@ -60,7 +60,7 @@ def make_grid(images, levels: int | None = None, ncols: int | None = None,
     return grid
 
 
-def _imshow(ax, unit_image, **kwargs):
+def show_image(ax, unit_image, **kwargs):
     """Show a float [0, 1] (H, W, C) image; C=1 in grey."""
     if unit_image.shape[-1] == 1:
         return ax.imshow(unit_image[..., 0], cmap="gray", vmin=0.0, vmax=1.0, **kwargs)
@@ -74,7 +74,7 @@ def image_grid(images, levels: int | None = None, ncols: int | None = None, *, p
     if ax is None:
         import matplotlib.pyplot as plt
         _, ax = plt.subplots(figsize=(min(12, 1 + grid.shape[1] / 16), min(12, 1 + grid.shape[0] / 16)))
-    _imshow(ax, grid, interpolation="nearest")
+    show_image(ax, grid, interpolation="nearest")
     ax.set_axis_off()
     if title:
         ax.set_title(title)
@@ -134,7 +134,7 @@ def show_split(image, kind: str, patch_size: int, *, matrix=None, levels: int | 
     if ax is None:
         import matplotlib.pyplot as plt
         _, ax = plt.subplots(figsize=(4, 4))
-    _imshow(ax, to_unit_range(img, levels), interpolation="nearest")
+    show_image(ax, to_unit_range(img, levels), interpolation="nearest")
     tint = frac[..., None] * np.array(X1_COLOR) + (1 - frac[..., None]) * np.array(X2_COLOR)
     ax.imshow(np.concatenate([tint, np.full(frac.shape + (1,), alpha)], -1), interpolation="nearest")
     h, w = frac.shape

@@ -9,7 +9,7 @@ def sample(model, key, n: int, temperature: float = 1.0):
     """float32 (n, H, W, C) in model space ([-1, 1] for in-distribution samples)."""
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
-    if not temperature >= 0:
+    if isinstance(temperature, (int, float)) and not temperature >= 0:   # may be traced
         raise ValueError(f"temperature must be >= 0, got {temperature!r}")
     z = temperature * jax.random.normal(key, (n, *model.config.image_shape), jnp.float32)
     return model.inverse(z)[0]

@@ -64,18 +64,22 @@ def spatial_split_matrix(kind: str, grid) -> np.ndarray:
     return permutation_matrix(np.concatenate([np.flatnonzero(mask), np.flatnonzero(~mask)]))
 
 
-def channel_split_matrix(key, dim: int) -> np.ndarray:
-    """(dim, dim) split matrix of a fixed random permutation of one patch's features."""
+def channel_split_matrix(seed, dim: int) -> np.ndarray:
+    """(dim, dim) split matrix of a fixed random permutation of one patch's features.
+
+    `seed` is anything numpy's default_rng takes (an int or a sequence of ints): the
+    permutation is part of the architecture, fixed before any training.
+    """
     if dim % 2:
         raise ValueError(f"a channel split needs an even patch dimension, got {dim}")
-    return permutation_matrix(np.asarray(jax.random.permutation(key, dim)))
+    return permutation_matrix(np.random.default_rng(seed).permutation(dim))
 
 
-def split_matrix(kind: str, key, grid, patch_dim: int) -> np.ndarray:
-    """The split matrix of one coupling; `key` only matters for channel splits."""
+def split_matrix(kind: str, seed, grid, patch_dim: int) -> np.ndarray:
+    """The split matrix of one coupling; `seed` only matters for channel splits."""
     check_kind(kind)
     if kind == "channel":
-        return channel_split_matrix(key, patch_dim)
+        return channel_split_matrix(seed, patch_dim)
     return spatial_split_matrix(kind, grid)
 
 

@@ -132,6 +132,26 @@ def _key_and_count(key, n):
 def two_moons(key, n: int, noise: float = 0.08):
     """(n, 2) float32 points on two interleaved half circles, centred and scaled to about [-2, 2]."""
     key, n = _key_and_count(key, n)
+    return _two_moons(key, n, float(noise))
+
+
+def rings(key, n: int, radii=(0.9, 2.0), noise: float = 0.08):
+    """(n, 2) float32 points on concentric circles (equally many per ring)."""
+    key, n = _key_and_count(key, n)
+    return _rings(key, n, tuple(float(r) for r in radii), float(noise))
+
+
+def checkerboard(key, n: int, cells: int = 4, half_width: float = 2.0):
+    """(n, 2) float32 points uniform on the dark squares of a cells x cells board on [-hw, hw]^2."""
+    key, n = _key_and_count(key, n)
+    if isinstance(cells, bool) or not isinstance(cells, int) or cells < 2 or cells % 2:
+        raise ValueError(f"cells must be an even int >= 2, got {cells!r}")
+    return _checkerboard(key, n, cells, float(half_width))
+
+
+# The samplers compile once per (n, settings): eager JAX would compile every small op instead.
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _two_moons(key, n, noise):
     k_side, k_angle, k_noise = jax.random.split(key, 3)
     side = jax.random.bernoulli(k_side, 0.5, (n,))
     angle = jax.random.uniform(k_angle, (n,), minval=0.0, maxval=math.pi)
@@ -141,9 +161,8 @@ def two_moons(key, n: int, noise: float = 0.08):
     return (1.6 * x + noise * jax.random.normal(k_noise, (n, 2))).astype(jnp.float32)
 
 
-def rings(key, n: int, radii=(0.9, 2.0), noise: float = 0.08):
-    """(n, 2) float32 points on concentric circles (equally many per ring)."""
-    key, n = _key_and_count(key, n)
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _rings(key, n, radii, noise):
     k_ring, k_angle, k_noise = jax.random.split(key, 3)
     radius = jnp.asarray(radii, jnp.float32)[jax.random.randint(k_ring, (n,), 0, len(radii))]
     angle = jax.random.uniform(k_angle, (n,), minval=0.0, maxval=2 * math.pi)
@@ -151,11 +170,8 @@ def rings(key, n: int, radii=(0.9, 2.0), noise: float = 0.08):
     return (x + noise * jax.random.normal(k_noise, (n, 2))).astype(jnp.float32)
 
 
-def checkerboard(key, n: int, cells: int = 4, half_width: float = 2.0):
-    """(n, 2) float32 points uniform on the dark squares of a cells x cells board on [-hw, hw]^2."""
-    key, n = _key_and_count(key, n)
-    if cells < 2 or cells % 2:
-        raise ValueError(f"cells must be an even int >= 2, got {cells!r}")
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _checkerboard(key, n, cells, half_width):
     k_col, k_row, k_pos = jax.random.split(key, 3)
     col = jax.random.randint(k_col, (n,), 0, cells)
     row = 2 * jax.random.randint(k_row, (n,), 0, cells // 2) + col % 2   # same parity as col
@@ -176,13 +192,13 @@ class Conditioner(nnx.Module):
 
     def __init__(self, hidden: int, depth: int, *, rngs: nnx.Rngs):
         widths = [1] + [hidden] * depth
-        self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(widths, widths[1:])])
+        self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(widths, widths[1:])])
         self.out = nnx.Linear(widths[-1], 2, kernel_init=nnx.initializers.zeros,
                               bias_init=nnx.initializers.zeros, rngs=rngs)
 
     def __call__(self, x1):
         h = x1
-        for layer in self.hidden:
+        for layer in self.layers:
             h = jax.nn.gelu(layer(h))
         return self.out(h)
 

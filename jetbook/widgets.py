@@ -4,11 +4,12 @@ Each explorer keeps its controls as attributes (so code and tests can drive them
 widget as `.widget` (displaying the explorer displays it), and after every redraw
 `render_count`, `last_png` (the figure as PNG bytes) and `last_figure_data` (the array it
 shows, in the library's own units). Figures are drawn off-screen with the Agg renderer and
-sent to an `ipywidgets.Output` only when a kernel is listening; outside a notebook nothing is
-displayed but everything is still computed and recorded.
+placed in an `ipywidgets.Output`; outside a notebook nothing is displayed, but everything is
+still computed and recorded.
 """
 from __future__ import annotations
 
+import base64
 import io
 import math
 import time
@@ -23,15 +24,6 @@ from matplotlib.figure import Figure
 
 from jetbook import plots, splits
 from jetbook.jet import Jet, JetConfig
-
-
-def _in_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 class _FigureWidget:
@@ -53,11 +45,11 @@ class _FigureWidget:
         self.last_png = buffer.getvalue()
         self.last_figure_data = data
         self.render_count += 1
-        if _in_kernel():
-            from IPython.display import Image, display
-            self.output.clear_output(wait=True)
-            with self.output:
-                display(Image(data=self.last_png, format="png"))
+        # Replace the Output's content from the kernel side: no display machinery needed, so
+        # it behaves the same in Jupyter, Colab, VS Code and plain Python (where nothing shows).
+        self.output.outputs = ({"output_type": "display_data", "metadata": {},
+                                "data": {"image/png": base64.b64encode(self.last_png).decode("ascii"),
+                                         "text/plain": f"<{type(self).__name__} figure>"}},)
 
 
 def _single_image(image, shape, name="image") -> np.ndarray:
@@ -80,20 +72,15 @@ def _to_model_space(image, levels: int) -> np.ndarray:
 class SplitExplorer(_FigureWidget):
     """Which pixels form x1 and x2: pick a coupling (slider) or any split kind (dropdown).
 
-    With a `Jet` the channel permutations are the model's own; with a `JetConfig` they are
-    drawn from `seed` the same way (one fixed random permutation per channel coupling).
+    Channel permutations come from the config (`split_seed`), so they are exactly the ones a
+    model built from it uses.
     """
 
-    def __init__(self, model_or_config, image, *, levels: int | None = None, seed: int = 0):
+    def __init__(self, model_or_config, image, *, levels: int | None = None):
         if isinstance(model_or_config, Jet):
             cfg = model_or_config.config
-            channel = np.asarray(model_or_config.channel_splits[...])
         elif isinstance(model_or_config, JetConfig):
             cfg = model_or_config
-            n_channel = sum(k == "channel" for k in cfg.coupling_kinds)
-            key = jax.random.key(seed)
-            channel = np.stack([splits.channel_split_matrix(jax.random.fold_in(key, i), cfg.patch_dim)
-                                for i in range(n_channel)]) if n_channel else np.zeros((0,))
         else:
             raise ValueError("model_or_config must be a jetbook Jet or JetConfig, got "
                              f"{type(model_or_config).__name__}")
@@ -101,10 +88,6 @@ class SplitExplorer(_FigureWidget):
         self.image = _single_image(image, cfg.image_shape)
         self.levels = levels
         kinds = cfg.coupling_kinds
-        self._channel_index = np.cumsum([k == "channel" for k in kinds]) - 1
-        self._channel_matrices = channel
-        self._fallback_matrix = splits.channel_split_matrix(jax.random.key(seed), cfg.patch_dim) \
-            if cfg.patch_dim % 2 == 0 else None
         self.coupling = ipywidgets.IntSlider(value=0, min=0, max=len(kinds) - 1,
                                              description="coupling", continuous_update=False)
         self.kind = ipywidgets.Dropdown(options=list(splits.SPLIT_KINDS), value=kinds[0],
@@ -117,15 +100,9 @@ class SplitExplorer(_FigureWidget):
         self.render()
 
     def channel_matrix(self) -> np.ndarray:
-        """The channel split matrix shown: this coupling's, else the nearest earlier one's."""
-        i = self.coupling.value
-        if len(self._channel_matrices) and self._channel_index[i] >= 0:
-            return self._channel_matrices[self._channel_index[i]]
-        if len(self._channel_matrices):
-            return self._channel_matrices[0]
-        if self._fallback_matrix is None:
-            raise ValueError(f"a channel split needs an even patch dimension, got {self.config.patch_dim}")
-        return self._fallback_matrix
+        """The channel split a coupling at this index uses (the model's own, for channel ones)."""
+        return splits.channel_split_matrix((self.config.split_seed, self.coupling.value),
+                                           self.config.patch_dim)
 
     def _on_coupling(self, change) -> None:
         self._syncing = True
@@ -153,7 +130,7 @@ class SplitExplorer(_FigureWidget):
         unit = plots.to_unit_range(self.image, self.levels)
         for ax, keep, name in ((axes[1], self.mask, "x1: what the ViT sees"),
                                (axes[2], ~self.mask, "x2: what gets scaled and shifted")):
-            plots._imshow(ax, np.where(keep, unit, 0.5), interpolation="nearest")
+            plots.show_image(ax, np.where(keep, unit, 0.5), interpolation="nearest")
             ax.set_title(name)
             ax.set_axis_off()
         self._show(fig, frac)
@@ -181,10 +158,10 @@ class LatentExplorer(_FigureWidget):
         z = self.trace[k]
         fig = Figure(figsize=(9.6, 3.2))
         axes = fig.subplots(1, 3)
-        plots._imshow(axes[0], plots.to_unit_range(self.image), interpolation="nearest")
+        plots.show_image(axes[0], plots.to_unit_range(self.image), interpolation="nearest")
         axes[0].set_title("input x")
         peak = max(float(np.abs(z).max()), 1e-6)
-        plots._imshow(axes[1], plots.to_unit_range(z / peak), interpolation="nearest")
+        plots.show_image(axes[1], plots.to_unit_range(z / peak), interpolation="nearest")
         axes[1].set_title("input (depth 0)" if k == 0 else f"after coupling {k} ({kinds[k - 1]})")
         for ax in axes[:2]:
             ax.set_axis_off()
@@ -196,9 +173,14 @@ class LatentExplorer(_FigureWidget):
         self._show(fig, z)
 
 
+# One compiled inverse shared by every SampleExplorer: jit caches it per model structure and
+# batch shape, so a second explorer on the same model does not compile again.
+_inverse_images = nnx.jit(lambda model, z: model.inverse(z)[0])
+
+
 class SampleExplorer(_FigureWidget):
     """Samples `jb.sample(model, key(seed), n, temperature)`: a temperature slider, a seed
-    field and a button for a new seed. The inverse flow is compiled once per explorer."""
+    field and a button for a new seed. The inverse flow is compiled once, not per redraw."""
 
     def __init__(self, model, levels: int = 256, *, n: int = 16, ncols: int | None = None,
                  temperature: float = 1.0, seed: int = 0):
@@ -207,7 +189,6 @@ class SampleExplorer(_FigureWidget):
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive int, got {n!r}")
         self.model, self.levels, self.n, self.ncols = model, levels, n, ncols
-        self._inverse = nnx.jit(lambda m, z: m.inverse(z)[0])
         self.temperature = ipywidgets.FloatSlider(value=temperature, min=0.0, max=1.5, step=0.05,
                                                   description="temperature", continuous_update=False)
         self.seed = ipywidgets.IntText(value=seed, description="seed")
@@ -224,7 +205,7 @@ class SampleExplorer(_FigureWidget):
         key = jax.random.key(int(self.seed.value))
         # The same draw as jb.sample, with the temperature outside the compiled function.
         z = t * jax.random.normal(key, (self.n, *self.model.config.image_shape), jnp.float32)
-        self.samples = np.asarray(self._inverse(self.model, z))
+        self.samples = np.asarray(_inverse_images(self.model, z))
         fig = Figure(figsize=(4.5, 4.8))
         ax = fig.subplots()
         plots.image_grid(self.samples, self.levels, self.ncols, ax=ax,

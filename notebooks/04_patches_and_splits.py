@@ -18,7 +18,8 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/04_patches_and_splits.ipynb)
 #
-# **Runtime:** RUNTIME_PLACEHOLDER
+# **Runtime:** about 20 seconds on a free 2-core CPU runtime, full budget and quick mode alike
+# (nothing here trains).
 #
 # **You will learn**
 # - how Jet turns an image into a sequence of flat patch tokens, and back, without losing a bit;
@@ -136,8 +137,8 @@ assert (64 // 4) ** 2 == 256 and (32 // 2) ** 2 == 256
 
 # %%
 P = tokens.shape[-1]
-channel_a = splits.channel_split_matrix(jax.random.key(1), P)   # coupling a
-channel_b = splits.channel_split_matrix(jax.random.key(2), P)   # coupling b: another permutation
+channel_a = splits.channel_split_matrix(1, P)   # coupling a
+channel_b = splits.channel_split_matrix(2, P)   # coupling b: another permutation
 assert not np.array_equal(channel_a, channel_b)
 
 halves = ListedColormap([plots.X2_COLOR, plots.X1_COLOR])
@@ -272,8 +273,8 @@ assert jnp.array_equal(seen["masking"][0][:, x1_rows], seen["pairing"][0])
 #
 # ## Splitting is a product with a 0/1 matrix
 #
-# Picking half of the numbers could be written with indexing, but on accelerators gathers are
-# slower than matrix products. Jet therefore writes every split as a product with a frozen
+# Picking half of the numbers could be written with indexing, but on accelerators a gather can
+# be slower than a matrix product. Jet therefore writes every split as a product with a frozen
 # **permutation matrix** $W$: column $j$ has a single 1, in the row of the input that goes to
 # output slot $j$. The first half of the slots is $x_1$, the second half $x_2$. A permutation
 # matrix is orthogonal, so the merge is the product with $W^\top$: no second matrix to store.
@@ -283,7 +284,7 @@ assert jnp.array_equal(seen["masking"][0][:, x1_rows], seen["pairing"][0])
 # split of a 4×4 patch grid (16 tokens).
 
 # %%
-small_channel = splits.channel_split_matrix(jax.random.key(3), 12)
+small_channel = splits.channel_split_matrix(3, 12)
 small_rows = splits.spatial_split_matrix("rows", small_grid)
 
 fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))

@@ -76,12 +76,14 @@ def test_scan_and_loop_agree(mode, images_in_range):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
-def test_remat_gives_same_gradients(images_in_range):
+@pytest.mark.parametrize("fields", [dict(remat=True), dict(remat=True, remat_policy="dots_saveable"),
+                                    dict(scan_unroll=5)])
+def test_remat_and_unroll_give_same_gradients(fields, images_in_range):
     x = images_in_range((2, 8, 8, 1))
     def grads(model):
         loss = lambda m: jb.bits_per_dim(*m(x)).mean()
         return jax.tree.leaves(nnx.grad(loss)(model))
-    for a, b in zip(grads(make_jet(rand_scale=0.1)), grads(make_jet(rand_scale=0.1, remat=True))):
+    for a, b in zip(grads(make_jet(rand_scale=0.1)), grads(make_jet(rand_scale=0.1, **fields))):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
@@ -122,6 +124,8 @@ def test_trace_ends_at_z(images_in_range):
     (dict(coupling_mode="mixing"), "unknown coupling mode 'mixing'"),
     (dict(vit_dtype="float16"), "vit_dtype must be one of"),
     (dict(num_couplings=0), "num_couplings must be a positive int"),
+    (dict(remat_policy="everything"), "remat_policy must be one of"),
+    (dict(scan_unroll=0), "scan_unroll must be a positive int"),
     (dict(kinds=("channel",), num_couplings=2), "kinds has 1 entries"),
 ])
 def test_bad_config_raises(fields, message):

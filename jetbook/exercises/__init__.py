@@ -10,3 +10,4 @@ from jetbook.exercises.one_coupling import check_coupling_logdet
 from jetbook.exercises.flows_2d import check_identity_flow_log_prob
 from jetbook.exercises.patches_splits import check_spatial_mask
 from jetbook.exercises.jet_model import check_block_params, check_uniform_bpd
+from jetbook.exercises.training import check_bits_per_image, check_steps_for_epochs
