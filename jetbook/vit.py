@@ -31,12 +31,16 @@ class EncoderBlock(nnx.Module):
         self.mlp_out = nnx.Linear(mlp_dim, width, dtype=dt, rngs=rngs)
 
     def __call__(self, h):                                    # (B, T, W)
+        # Dense layers see (B*T, W): a plain 2-D matmul, whose gradient XLA:CPU runs ~3x
+        # faster than the same product with two batch-like axes.
         b, t, w = h.shape
+        h = h.reshape(b * t, w)
         qkv = self.qkv(self.norm1(h)).reshape(b, t, 3, self.heads, w // self.heads)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]     # (B, T, heads, W/heads)
         a = jax.nn.dot_product_attention(q, k, v)             # fused where the backend has it
-        h = h + self.attn_out(a.reshape(b, t, w))
-        return h + self.mlp_out(jax.nn.gelu(self.mlp_in(self.norm2(h))))
+        h = h + self.attn_out(a.reshape(b * t, w))
+        h = h + self.mlp_out(jax.nn.gelu(self.mlp_in(self.norm2(h))))
+        return h.reshape(b, t, w)
 
 
 class Encoder(nnx.Module):
@@ -70,10 +74,13 @@ class TokenIO(nnx.Module):
                                    bias_init=nnx.initializers.zeros, rngs=rngs)
 
     def embed(self, x):                                       # (B, T, in) -> (B, T, W)
-        return self.embed_in(x) + self.pos_emb[...].astype(self.embed_in.dtype)
+        b, t, d = x.shape
+        h = self.embed_in(x.reshape(b * t, d)).reshape(b, t, -1)
+        return h + self.pos_emb[...].astype(self.embed_in.dtype)
 
     def readout(self, h):                                     # (B, T, W) -> (B, T, out) float32
-        return self.read_out(h).astype(jnp.float32)
+        b, t, w = h.shape
+        return self.read_out(h.reshape(b * t, w)).reshape(b, t, -1).astype(jnp.float32)
 
 
 class Conditioner(nnx.Module):
