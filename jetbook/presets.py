@@ -8,11 +8,12 @@ from jetbook.jet import JetConfig
 
 presets = {
     # 8x8x1 sklearn digits: small enough for a CPU in minutes.
-    "digits": JetConfig(image_shape=(8, 8, 1), patch_size=2, num_couplings=8,
-                        vit_depth=1, vit_width=64, vit_heads=2),
+    # On a CPU a fully unrolled layer loop is about 2x faster than scan (fewer, larger ops).
+    "digits": JetConfig(image_shape=(8, 8, 1), patch_size=2, num_couplings=16,
+                        vit_depth=1, vit_width=64, vit_heads=2, scan_unroll=16),
     # 32x32x3 crops of bundled photographs: a real-image model that still trains on a CPU.
     "patches": JetConfig(image_shape=(32, 32, 3), patch_size=4, num_couplings=8,
-                         vit_depth=1, vit_width=128, vit_heads=4),
+                         vit_depth=1, vit_width=128, vit_heads=4, scan_unroll=8),
     "cifar10": JetConfig(image_shape=(32, 32, 3), patch_size=2, num_couplings=64,
                          vit_depth=6, vit_width=768, vit_heads=12),
     "imagenet32": JetConfig(image_shape=(32, 32, 3), patch_size=2, num_couplings=64,
