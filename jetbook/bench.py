@@ -50,20 +50,21 @@ def model_flops_per_step(cfg: JetConfig, batch: int) -> int:
 
 
 def run(cfg: JetConfig, batch: int, steps: int, levels: int = 256, seed: int = 0):
-    from jetbook.train import TrainConfig, make_optimizer, train_step
+    from jetbook.train import TrainConfig, TrainStep, make_optimizer
     model = Jet(cfg, rngs=nnx.Rngs(seed))
     optimizer = nnx.Optimizer(model, make_optimizer(TrainConfig(steps=max(steps, 2))), wrt=nnx.Param)
     rng = np.random.default_rng(seed)
     images = [jnp.asarray(rng.integers(0, levels, (batch, *cfg.image_shape), dtype=np.uint8))
               for _ in range(2)]
     key = jax.random.key(seed)
+    train_step = TrainStep(model, optimizer, levels)
     t0 = time.perf_counter()
-    jax.block_until_ready(train_step(model, optimizer, images[0], key, levels))
+    jax.block_until_ready(train_step(images[0], key))
     compile_s = time.perf_counter() - t0
     times = []
     for i in range(steps):
         t0 = time.perf_counter()
-        loss = train_step(model, optimizer, images[i % 2], jax.random.fold_in(key, i), levels)
+        loss = train_step(images[i % 2], jax.random.fold_in(key, i))
         jax.block_until_ready(loss)
         times.append(time.perf_counter() - t0)
     return compile_s, times, float(loss)

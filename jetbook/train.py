@@ -105,12 +105,43 @@ def loss_fn(model: Jet, images, key, levels: int):
     return bits_per_dim(z, logdet, levels).mean()
 
 
-@nnx.jit(static_argnames=("levels",), donate_argnums=(0, 1))
-def train_step(model: Jet, optimizer: nnx.Optimizer, images, key, levels: int):
+def _update(model: Jet, optimizer: nnx.Optimizer, images, key, levels: int):
     """One AdamW step on the trainable parameters only (frozen split matrices stay put)."""
     loss, grads = nnx.value_and_grad(loss_fn)(model, images, key, levels)
     optimizer.update(model, grads)
     return loss
+
+
+train_step = nnx.jit(_update, static_argnames=("levels",), donate_argnums=(0, 1))
+train_step.__doc__ = "One jitted training step on NNX objects: convenient, for a few steps."
+
+
+class TrainStep:
+    """The same step for long loops: model and optimizer are split into a pytree once.
+
+    nnx.jit walks the NNX object graph on every call, which costs milliseconds per step on
+    small models; here the jitted function takes and returns plain arrays (donated), and
+    `sync()` writes them back into the model and optimizer when they are needed.
+    """
+
+    def __init__(self, model: Jet, optimizer: nnx.Optimizer, levels: int):
+        self.modules = (model, optimizer)
+        graphdef, self.state = nnx.split(self.modules)
+
+        def pure(state, images, key):
+            model, optimizer = nnx.merge(graphdef, state)
+            loss = _update(model, optimizer, images, key, levels)
+            return nnx.state((model, optimizer)), loss
+
+        self._step = jax.jit(pure, donate_argnums=0)
+
+    def __call__(self, images, key):
+        self.state, loss = self._step(self.state, images, key)
+        return loss
+
+    def sync(self) -> None:
+        """Make the model and optimizer objects hold the latest state (before using them)."""
+        nnx.update(self.modules, self.state)
 
 
 @nnx.jit(static_argnames=("levels",))
@@ -218,6 +249,7 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
                                    process_count=jax.process_count())
         next_batch = lambda step: sharding.put_local_batch(next(stream))
 
+    step_fn = TrainStep(model, optimizer, levels)
     noise_key = jax.random.key(tc.seed + 1)
     record, last_good, t_last, n_since = {}, start, time.perf_counter(), 0
     emit = lambda r: (_append_jsonl(metrics_path, r) if jax.process_index() == 0 else None,
@@ -227,8 +259,7 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
     step = start
     try:
         for step in range(start + 1, tc.steps + 1):
-            loss = train_step(model, optimizer, next_batch(step - 1),
-                              jax.random.fold_in(noise_key, step), levels)
+            loss = step_fn(next_batch(step - 1), jax.random.fold_in(noise_key, step))
             n_since += 1
             bar.update(1)
             is_eval = step % tc.eval_every == 0 or step == tc.steps
@@ -244,6 +275,8 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
             record = {"step": step, "train_bpd": train_bpd,
                       "images_per_s": n_since * tc.batch_size / (now - t_last)}
             t_last, n_since = now, 0
+            if is_eval or is_ckpt:
+                step_fn.sync()
             if is_eval:
                 record["test_bpd"] = evaluate(model, test_images, levels, tc.batch_size, tc.seed + 2)
                 if jax.process_index() == 0:
@@ -259,6 +292,7 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
     finally:
         bar.close()
         manager.wait_until_finished()
+    step_fn.sync()
     if not record.get("test_bpd"):       # resumed at the end: nothing ran, still report
         record = {"step": step, "test_bpd": evaluate(model, test_images, levels,
                                                      tc.batch_size, tc.seed + 2)}

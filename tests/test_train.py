@@ -79,15 +79,15 @@ def test_unreadable_config_is_refused(tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    real_step = train.train_step
+    real_call = train.TrainStep.__call__
     calls = {"n": 0}
 
-    def exploding_step(*args, **kwargs):
+    def exploding_step(self, *args):
         calls["n"] += 1
-        loss = real_step(*args, **kwargs)
+        loss = real_call(self, *args)
         return loss * jnp.nan if calls["n"] > 25 else loss
 
-    monkeypatch.setattr(train, "train_step", exploding_step)
+    monkeypatch.setattr(train.TrainStep, "__call__", exploding_step)
     with pytest.raises(train.TrainingDiverged, match=r"step 30.*last good checkpoint \(step 20\)"):
         train.train_and_evaluate(TINY, tiny_train(), tmp_path, progress=False)
     assert checkpoints.manager(tmp_path, 3).latest_step() == 20
@@ -154,7 +154,9 @@ MULTI_DEVICE = textwrap.dedent("""
         sharding.replicate(model); sharding.replicate(opt)
         batch = sharding.put_batch(images)
         assert len(batch.sharding.device_set) == len(devices)
-        losses = [float(train.train_step(model, opt, batch, jax.random.key(i), 17)) for i in range(3)]
+        step = train.TrainStep(model, opt, 17)
+        losses = [float(step(batch, jax.random.key(i))) for i in range(3)]
+        step.sync()
         results.append((losses, jax.tree.leaves(nnx.state(model, nnx.Param))))
     (l1, p1), (l8, p8) = results
     np.testing.assert_allclose(l1, l8, rtol=1e-5)
