@@ -67,8 +67,9 @@ class TrainConfig:
 
 # Per-preset training defaults; the model presets are in presets.py.
 TRAIN_DEFAULTS = {
-    "digits": TrainConfig(dataset="digits", steps=1500, batch_size=128, learning_rate=2e-3,
-                          warmup_steps=100, eval_every=500, eval_examples=297),
+    "digits": TrainConfig(dataset="digits", steps=1200, batch_size=128, learning_rate=2e-3,
+                          warmup_steps=100, eval_every=400, checkpoint_every=400,
+                          eval_examples=297),
     "patches": TrainConfig(dataset="patches", steps=3000, batch_size=64, learning_rate=1e-3,
                            warmup_steps=200, eval_every=1000, eval_examples=1024),
     "cifar10": TrainConfig(dataset="cifar10", steps=200_000, batch_size=256, learning_rate=3e-4,
