@@ -18,9 +18,9 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/06_training_on_cpu.ipynb)
 #
-# **Runtime:** full budget about 12 minutes on a 2-core CPU (measured 11.5 min while other
-# jobs shared the machine: 6 min of digits training, 4 min of photo patches); quick mode
-# (`JETBOOK_QUICK=1`, a few dozen steps) about 1.5 minutes, measured under the same load.
+# **Runtime:** full budget about 11 minutes on a 2-core CPU (measured 11.2 and 11.5 min while
+# other jobs shared the machine: 6 to 7 min of digits training, 3 to 4 min of photo patches);
+# quick mode (`JETBOOK_QUICK=1`, a few dozen steps) 1 to 1.5 minutes (measured 62 to 90 s).
 #
 # **You will learn**
 # - how to train a Jet with one call, `jb.train.train_and_evaluate`, watch its loss live, and

@@ -18,9 +18,9 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/07_jet_at_scale.ipynb)
 #
-# **Runtime:** about 1.5 minutes on a 2-core CPU, at full budget and in quick mode alike
-# (measured 86 s and 92 s, with other jobs sharing the machine). The training runs it prepares
-# you for take days on accelerators and are started from the command line.
+# **Runtime:** 1 to 1.5 minutes on a 2-core CPU, at full budget and in quick mode alike
+# (measured 72 to 86 s and 61 to 92 s, with other jobs sharing the machine). The training
+# runs it prepares you for take days on accelerators and are started from the command line.
 #
 # **You will learn**
 # - how to tell which accelerator a runtime has, and what to pick in Colab;
@@ -447,9 +447,9 @@ in1k_steps = round(200 * 1_281_167 / 256)
 display(Markdown("\n".join([
     "| model and data | hardware | steps × batch | wall time | test bpd | kind of number |",
     "|---|---|---|---|---|---|",
-    "| digits preset, 8×8 digits (notebook 06) | 2-core CPU | 1500 × 128 | 6.2 min | 2.20 "
+    "| digits preset, 8×8 digits (notebook 06) | 2-core CPU | 1500 × 128 | 6 to 7 min | 2.20 "
     "| measured (independent pixels: 2.42) |",
-    "| patches preset, 32×32 photo crops (notebook 06) | 2-core CPU | 300 × 64 | 4.3 min | 4.97 "
+    "| patches preset, 32×32 photo crops (notebook 06) | 2-core CPU | 300 × 64 | 3 to 4 min | 4.97 "
     "| measured (PNG: 3.85) |",
     this_run,
     "| imagenet64 preset, ImageNet-1k 64×64 | not stated | 200 epochs | not stated | 3.66 | paper |",
