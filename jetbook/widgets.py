@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 
 from jetbook import plots, splits
 from jetbook.jet import Jet, JetConfig
+from jetbook.sampling import sample
 
 
 class _FigureWidget:
@@ -175,7 +176,7 @@ class LatentExplorer(_FigureWidget):
 
 # One compiled inverse shared by every SampleExplorer: jit caches it per model structure and
 # batch shape, so a second explorer on the same model does not compile again.
-_inverse_images = nnx.jit(lambda model, z: model.inverse(z)[0])
+_sample = nnx.jit(sample, static_argnames=("n",))   # temperature traced: one compile
 
 
 class SampleExplorer(_FigureWidget):
@@ -203,9 +204,7 @@ class SampleExplorer(_FigureWidget):
     def render(self) -> None:
         t = float(self.temperature.value)
         key = jax.random.key(int(self.seed.value))
-        # The same draw as jb.sample, with the temperature outside the compiled function.
-        z = t * jax.random.normal(key, (self.n, *self.model.config.image_shape), jnp.float32)
-        self.samples = np.asarray(_inverse_images(self.model, z))
+        self.samples = np.asarray(_sample(self.model, key, self.n, t))
         fig = Figure(figsize=(4.5, 4.8))
         ax = fig.subplots()
         plots.image_grid(self.samples, self.levels, self.ncols, ax=ax,
