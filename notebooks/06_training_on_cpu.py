@@ -18,8 +18,8 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/06_training_on_cpu.ipynb)
 #
-# **Runtime:** full budget about 11 minutes on a 2-core CPU (measured 11.2 and 11.5 min while
-# other jobs shared the machine: 6 to 7 min of digits training, 3 to 4 min of photo patches);
+# **Runtime:** full budget about 8 minutes on a 2-core CPU (measured 7.6 min: 4.8 min of
+# digits training, 2.2 min of photo patches; longer when other jobs share the machine);
 # quick mode (`JETBOOK_QUICK=1`, a few dozen steps) 1 to 1.5 minutes (measured 62 to 90 s).
 #
 # **You will learn**
