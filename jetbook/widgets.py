@@ -176,7 +176,6 @@ class LatentExplorer(_FigureWidget):
 
 # One compiled inverse shared by every SampleExplorer: jit caches it per model structure and
 # batch shape, so a second explorer on the same model does not compile again.
-_sample = nnx.jit(sample, static_argnames=("n",))   # temperature traced: one compile
 
 
 class SampleExplorer(_FigureWidget):
@@ -204,7 +203,7 @@ class SampleExplorer(_FigureWidget):
     def render(self) -> None:
         t = float(self.temperature.value)
         key = jax.random.key(int(self.seed.value))
-        self.samples = np.asarray(_sample(self.model, key, self.n, t))
+        self.samples = np.asarray(sample(self.model, key, self.n, t))
         fig = Figure(figsize=(4.5, 4.8))
         ax = fig.subplots()
         plots.image_grid(self.samples, self.levels, self.ncols, ax=ax,
