@@ -1,11 +1,53 @@
-"""jetbook: learn normalizing flows by building Jet, a ViT coupling flow, in JAX and Flax NNX."""
-from jetbook.jet import Jet, JetConfig
-from jetbook.likelihood import bits_per_dim, dequantize, quantize
-from jetbook.patches import patchify, unpatchify
-from jetbook.presets import get_preset, presets
-from jetbook.sampling import sample
-from jetbook.data import load_dataset
-from jetbook import baselines, coupling, data, exercises, plots, runtime, splits, toys, train, vit
-from jetbook.runtime import budget, quick_mode
+"""jetbook: learn normalizing flows by building Jet, a ViT coupling flow, in JAX and Flax NNX.
+
+Three kinds of code live here:
+
+- the model: `config` (JetConfig, TrainConfig, presets), `patches`, `splits`, `coupling`,
+  `vit`, `jet`, `likelihood`, `sampling`;
+- training and tools: `data`, `train`, `sharding`, `checkpoints`, `images`, `baselines`,
+  `cli` (`jetbook train | eval | sample`), `bench` (`python -m jetbook.bench`);
+- teaching aids, in `jetbook.teaching`: `toys`, `plots`, `widgets`, `exercises`, `checks`,
+  `runtime` (quick mode), `student`. They are reachable as `jb.toys`, `jb.plots`, ... too.
+
+Everything is imported on first use, so `import jetbook` itself is cheap.
+"""
+import importlib
 
 __version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "JetConfig": "config", "TrainConfig": "config", "Preset": "config", "presets": "config",
+    "get_preset": "config",
+    "Jet": "jet",
+    "bits_per_dim": "likelihood", "dequantize": "likelihood", "quantize": "likelihood",
+    "patchify": "patches", "unpatchify": "patches",
+    "sample": "sampling",
+    "load_dataset": "data",
+    "train_and_evaluate": "train",
+    "load_model": "checkpoints",
+    "budget": "teaching.runtime", "quick_mode": "teaching.runtime",
+}
+_MODULES = ("config", "patches", "splits", "coupling", "vit", "jet", "likelihood", "sampling",
+            "data", "train", "sharding", "checkpoints", "images", "baselines", "cli", "bench",
+            "teaching")
+_TEACHING = ("toys", "plots", "widgets", "exercises", "checks", "runtime", "student")
+
+__all__ = sorted(_EXPORTS) + list(_MODULES) + list(_TEACHING)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"jetbook.{_EXPORTS[name]}"), name)
+    elif name in _MODULES:
+        value = importlib.import_module(f"jetbook.{name}")
+    elif name in _TEACHING:
+        value = importlib.import_module(f"jetbook.teaching.{name}")
+    else:
+        raise AttributeError(f"module 'jetbook' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

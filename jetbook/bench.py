@@ -1,14 +1,22 @@
-"""Benchmark the full training step: python -m jetbook.bench --preset NAME --batch B --steps S.
+"""Benchmarks, each printing one JSON line.
 
-Times exactly what `jetbook train` runs (dequantise, forward, bits/dim, gradient, AdamW
-update) on random uint8 images, and prints one JSON line. FLOPs are counted analytically
-from the architecture (see `model_flops_per_step`), not measured.
+    python -m jetbook.bench --preset NAME --batch B --steps S     # the training step
+    python -m jetbook.bench --startup --preset digits             # first results, fresh process
+
+The step benchmark times exactly what `jetbook train` runs (`train.train_step`: dequantise,
+forward, bits/dim, gradient, AdamW update) on random uint8 images. FLOPs are counted
+analytically from the architecture (see `model_flops_per_step`), not measured. The startup
+benchmark times, in a new Python process, what a learner waits for: importing jetbook,
+building a model, and its first and second forward passes and first inverse.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 
 import jax
@@ -16,9 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jetbook.cli import apply_overrides
-from jetbook.jet import Jet, JetConfig
-from jetbook.presets import presets
+from jetbook.config import PRESETS, JetConfig, TrainConfig, apply_overrides, get_preset
 
 
 def forward_flops(cfg: JetConfig, batch: int) -> int:
@@ -34,10 +40,10 @@ def forward_flops(cfg: JetConfig, batch: int) -> int:
     mlp = cfg.mlp_ratio * w
     total = 0
     for kind in cfg.coupling_kinds:
+        t = cfg.conditioner_tokens(spatial=kind != "channel")
         if kind == "channel":
-            t, d_in, d_out, perm = k, p // 2, p, 2 * 2 * k * p * p
+            d_in, d_out, perm = p // 2, p, 2 * 2 * k * p * p
         else:
-            t = k if cfg.coupling_mode == "masking" else k // 2
             d_in, d_out, perm = p, 2 * p, 2 * 2 * k * k * p
         block = 2 * t * w * 3 * w + 2 * t * w * w + 2 * 2 * t * w * mlp + 4 * t * t * w
         total += 2 * t * d_in * w + cfg.vit_depth * block + 2 * t * w * d_out + perm
@@ -50,43 +56,105 @@ def model_flops_per_step(cfg: JetConfig, batch: int) -> int:
 
 
 def run(cfg: JetConfig, batch: int, steps: int, levels: int = 256, seed: int = 0):
-    from jetbook.train import TrainConfig, TrainStep, make_optimizer
-    model = Jet(cfg, rngs=nnx.Rngs(seed))
-    optimizer = nnx.Optimizer(model, make_optimizer(TrainConfig(steps=max(steps, 2))), wrt=nnx.Param)
+    """(compile_s, per-step times, last loss) of `train.train_step` on random images."""
+    from jetbook.train import build_model_and_optimizer, train_step
+    model, optimizer = build_model_and_optimizer(cfg, TrainConfig(steps=max(steps, 2), seed=seed))
     rng = np.random.default_rng(seed)
     images = [jnp.asarray(rng.integers(0, levels, (batch, *cfg.image_shape), dtype=np.uint8))
               for _ in range(2)]
     key = jax.random.key(seed)
-    train_step = TrainStep(model, optimizer, levels)
+    step = nnx.cached_partial(train_step, model, optimizer)
     t0 = time.perf_counter()
-    jax.block_until_ready(train_step(images[0], key))
+    jax.block_until_ready(step(images[0], key, levels))
     compile_s = time.perf_counter() - t0
     times = []
     for i in range(steps):
         t0 = time.perf_counter()
-        loss = train_step(images[i % 2], jax.random.fold_in(key, i))
+        loss = step(images[i % 2], jax.random.fold_in(key, i), levels)
         jax.block_until_ready(loss)
         times.append(time.perf_counter() - t0)
     return compile_s, times, float(loss)
 
 
+# Runs in a fresh interpreter and uses only the public API, so it can time any checkout.
+_STARTUP_SCRIPT = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import jetbook as jb
+from flax import nnx
+import jax, numpy as np
+t1 = time.perf_counter()
+model = jb.Jet(jb.presets[sys.argv[1]], rngs=nnx.Rngs(0))
+jax.block_until_ready(nnx.state(model))
+t2 = time.perf_counter()
+x = np.random.default_rng(0).uniform(-1, 1, (16, *model.config.image_shape)).astype(np.float32)
+z, _ = model(x); jax.block_until_ready(z)
+t3 = time.perf_counter()
+z, _ = model(x); jax.block_until_ready(z)
+t4 = time.perf_counter()
+back, _ = model.inverse(z); jax.block_until_ready(back)
+t5 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "build_s": t2 - t1, "first_forward_s": t3 - t2,
+                  "second_forward_s": t4 - t3, "first_inverse_s": t5 - t4,
+                  "import_build_forward_s": t3 - t0, "jetbook": jb.__file__}))
+"""
+
+
+def startup(preset: str, src: str | None = None) -> dict:
+    """Phase times of `_STARTUP_SCRIPT` in a new process; `src` puts another checkout first."""
+    env = dict(os.environ)
+    if src:
+        env["PYTHONPATH"] = os.pathsep.join([os.path.abspath(src), env.get("PYTHONPATH", "")])
+    out = subprocess.run([sys.executable, "-c", _STARTUP_SCRIPT, preset], env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _median_phases(rows: list[dict]) -> dict:
+    return {k: round(statistics.median(r[k] for r in rows), 4) for k in rows[0] if k.endswith("_s")}
+
+
+def main_startup(args) -> dict:
+    rows, base = [], []
+    for _ in range(args.rounds):            # alternate, so both see the same machine load
+        if args.baseline_src:
+            base.append(startup(args.preset, args.baseline_src))
+        rows.append(startup(args.preset))
+    result = {"benchmark": "startup", "preset": args.preset, "rounds": args.rounds,
+              **_median_phases(rows), "device": jax.devices()[0].device_kind,
+              "jax": jax.__version__, "date": time.strftime("%Y-%m-%d")}
+    if base:
+        result["baseline"] = {"src": args.baseline_src, **_median_phases(base)}
+    print(json.dumps(result))
+    return result
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m jetbook.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="digits", help=f"one of {sorted(presets)}")
+    parser.add_argument("--preset", default="digits", help=f"one of {sorted(PRESETS)}")
+    parser.add_argument("--startup", action="store_true",
+                        help="time import, model build, first/second forward, first inverse "
+                             "in a fresh process instead of the training step")
+    parser.add_argument("--rounds", type=int, default=1, help="with --startup: repeat, report medians")
+    parser.add_argument("--baseline-src", metavar="DIR",
+                        help="with --startup: also time the jetbook checkout in DIR (e.g. a git "
+                             "worktree of an older commit), alternating with this one")
     parser.add_argument("--set", action="append", metavar="FIELD=VALUE", help="JetConfig override")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], help="ViT dtype (default: preset's)")
     parser.add_argument("--peak-tflops", type=float, help="device peak, for model FLOPs utilisation")
     args = parser.parse_args(argv)
-    if args.preset not in presets:
-        parser.error(f"--preset {args.preset!r} is unknown; choose one of {sorted(presets)}")
-    if args.batch < 1 or args.steps < 1:
-        parser.error("--batch and --steps must be positive")
+    if args.batch < 1 or args.steps < 1 or args.rounds < 1:
+        parser.error("--batch, --steps and --rounds must be positive")
     try:
-        cfg = apply_overrides(presets[args.preset], args.set)
+        cfg = apply_overrides(get_preset(args.preset).model, args.set)
     except ValueError as err:
-        parser.error(str(err))
+        parser.error(f"--preset/--set: {err}")
+    if args.baseline_src and not os.path.isdir(os.path.join(args.baseline_src, "jetbook")):
+        parser.error(f"--baseline-src {args.baseline_src} must be a folder holding a jetbook package")
+    if args.startup:
+        return main_startup(args)
     if args.dtype:
         cfg = cfg.replace(vit_dtype=args.dtype)
     compile_s, times, loss = run(cfg, args.batch, args.steps)

@@ -9,83 +9,27 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import pathlib
 import sys
 import time
-import typing
 
-from jetbook.jet import JetConfig
-from jetbook.presets import presets
-
-
-def _parse_value(field: dataclasses.Field, text: str):
-    """Turn '--set field=value' text into the dataclass field's type."""
-    hint = str(field.type)
-    if text == "None" and "Optional" in hint:
-        return None
-    try:
-        if "Tuple" in hint or "tuple" in hint:
-            parts = [p for p in text.replace("(", "").replace(")", "").split(",") if p.strip()]
-            return tuple(int(p) if p.strip().lstrip("-").isdigit() else p.strip() for p in parts)
-        if hint in ("bool", "<class 'bool'>"):
-            if text.lower() not in ("true", "false", "1", "0"):
-                raise ValueError
-            return text.lower() in ("true", "1")
-        if "int" in hint:
-            return int(text)
-        if "float" in hint:
-            return float(text)
-        return text
-    except ValueError:
-        raise ValueError(f"--set {field.name}={text}: expected a value of type {hint}") from None
-
-
-def apply_overrides(config, assignments):
-    """config.replace(...) from ['field=value', ...]; unknown fields are an error."""
-    fields = {f.name: f for f in dataclasses.fields(config)}
-    changes = {}
-    for item in assignments or []:
-        if "=" not in item:
-            raise ValueError(f"--set expects field=value, got {item!r}")
-        name, text = item.split("=", 1)
-        if name not in fields:
-            raise ValueError(f"--set {name}: unknown field; {type(config).__name__} has "
-                             f"{sorted(fields)}")
-        changes[name] = _parse_value(fields[name], text)
-    return dataclasses.replace(config, **changes)
+from jetbook.config import JetConfig, PRESETS, apply_overrides, get_preset
 
 
 def _configs(args):
-    from jetbook.train import TRAIN_DEFAULTS, TrainConfig
-    if args.preset not in presets:
-        raise ValueError(f"--preset {args.preset!r} is unknown; choose one of {sorted(presets)}")
-    model_config = presets[args.preset]
-    model_sets = [s for s in args.set or [] if s.split("=")[0] in {f.name for f in dataclasses.fields(JetConfig)}]
+    """The preset's model and training configs with --set, --steps and --batch applied."""
+    preset = get_preset(args.preset)
+    model_fields = set(JetConfig.__dataclass_fields__)
+    model_sets = [s for s in args.set or [] if s.split("=", 1)[0] in model_fields]
     train_sets = [s for s in args.set or [] if s not in model_sets]
-    model_config = apply_overrides(model_config, model_sets)
-    train_config = apply_overrides(TRAIN_DEFAULTS.get(args.preset, TrainConfig()), train_sets)
+    model_config = apply_overrides(preset.model, model_sets)
+    train_config = apply_overrides(preset.train, train_sets)
     if args.steps is not None:
         train_config = train_config.replace(steps=args.steps)
     if args.batch is not None:
         train_config = train_config.replace(batch_size=args.batch)
     return model_config, train_config
-
-
-def _restore_model(out):
-    from flax import nnx
-    from jetbook import checkpoints
-    from jetbook.jet import Jet
-    from jetbook.train import make_optimizer
-    model_config, train_config = checkpoints.load_run_config(out)
-    model = Jet(model_config, rngs=nnx.Rngs(train_config.seed))
-    optimizer = nnx.Optimizer(model, make_optimizer(train_config), wrt=nnx.Param)
-    step = checkpoints.restore_latest(checkpoints.manager(out, train_config.keep_checkpoints),
-                                      model, optimizer)
-    if step == 0:
-        raise ValueError(f"--out {out} holds no checkpoint yet")
-    return model, train_config, step
 
 
 def _init_distributed(args) -> None:
@@ -128,9 +72,10 @@ def cmd_train(args) -> dict:
 
 
 def cmd_eval(args) -> dict:
-    from jetbook import data
+    from jetbook import checkpoints, data
     from jetbook.train import evaluate
-    model, tc, step = _restore_model(args.out)
+    _, tc = checkpoints.read_run_config(args.out)
+    model, step = checkpoints.load_checkpoint(args.out)
     images = data.load_dataset(tc.dataset, args.split, data_dir=tc.data_dir)
     if args.limit:
         images = images[:args.limit]
@@ -140,9 +85,10 @@ def cmd_eval(args) -> dict:
 
 
 def cmd_sample(args) -> dict:
-    from jetbook import data
+    from jetbook import checkpoints, data
     from jetbook.train import save_sample_grid
-    model, tc, step = _restore_model(args.out)
+    _, tc = checkpoints.read_run_config(args.out)
+    model, step = checkpoints.load_checkpoint(args.out)
     path = pathlib.Path(args.png or pathlib.Path(args.out) / f"samples_T{args.temperature:g}.png")
     save_sample_grid(model, path, data.levels_of(tc.dataset), args.n, args.temperature, args.seed)
     print(f"wrote {args.n} samples at temperature {args.temperature:g} (step {step}) to {path}")
@@ -153,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jetbook", description="Train and use Jet normalizing flows.")
     sub = parser.add_subparsers(dest="command")
     train = sub.add_parser("train", help="train (or resume) a Jet; prints the final test bpd")
-    train.add_argument("--preset", default="digits", help=f"one of {sorted(presets)} (default digits)")
+    train.add_argument("--preset", default="digits", help=f"one of {sorted(PRESETS)} (default digits)")
     train.add_argument("--set", action="append", metavar="FIELD=VALUE",
                        help="override a JetConfig or TrainConfig field; repeatable")
     train.add_argument("--steps", type=int, help="training steps")
@@ -181,9 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if args.command is None:            # `jetbook` alone runs the main job
-        args = parser.parse_args(["train"] + list(argv or sys.argv[1:]))
+        args = parser.parse_args(["train"] + argv)
     try:
         {"train": cmd_train, "eval": cmd_eval, "sample": cmd_sample}[args.command](args)
     except (ValueError, FileNotFoundError) as err:

@@ -11,18 +11,26 @@ from jetbook import splits
 COUPLING_MODES = ("pairing", "masking")
 
 
+def _scale(scale_logit, scale_max: float):
+    """scale = sigmoid(logit) * m in (0, m), and log(scale) computed stably."""
+    return (jax.nn.sigmoid(scale_logit) * scale_max,
+            jax.nn.log_sigmoid(scale_logit) + jnp.log(scale_max))
+
+
+def _sum_per_example(a):
+    return a.reshape(a.shape[0], -1).sum(-1)
+
+
 def affine_forward(x2, bias, scale_logit, scale_max: float = 2.0):
     """-> (y2, logdet (B,)). The log-scale is summed over every non-batch axis."""
-    scale = jax.nn.sigmoid(scale_logit) * scale_max
-    log_scale = jax.nn.log_sigmoid(scale_logit) + jnp.log(scale_max)
-    return (x2 + bias) * scale, log_scale.reshape(log_scale.shape[0], -1).sum(-1)
+    scale, log_scale = _scale(scale_logit, scale_max)
+    return (x2 + bias) * scale, _sum_per_example(log_scale)
 
 
 def affine_inverse(y2, bias, scale_logit, scale_max: float = 2.0):
     """-> (x2, logdet_inv (B,)), logdet_inv = -logdet of the forward map at the same point."""
-    scale = jax.nn.sigmoid(scale_logit) * scale_max
-    log_scale = jax.nn.log_sigmoid(scale_logit) + jnp.log(scale_max)
-    return y2 / scale - bias, -log_scale.reshape(log_scale.shape[0], -1).sum(-1)
+    scale, log_scale = _scale(scale_logit, scale_max)
+    return y2 / scale - bias, -_sum_per_example(log_scale)
 
 
 def check_mode(mode: str) -> None:
@@ -30,7 +38,7 @@ def check_mode(mode: str) -> None:
         raise ValueError(f"unknown coupling mode {mode!r}; expected one of {COUPLING_MODES}")
 
 
-def coupling(tokens, conditioner: Callable, matrix, axis: int, *, mode: str = "pairing",
+def affine_coupling(tokens, conditioner: Callable, matrix, axis: int, *, mode: str = "pairing",
              inverse: bool = False, scale_max: float = 2.0):
     """Apply one coupling (or its inverse) to tokens (B, K, P).
 

@@ -31,7 +31,7 @@ def levels_of(name: str) -> int:
     return 17 if name == "digits" else 256
 
 
-def _check(name: str, split: str) -> None:
+def check_name(name: str, split: str) -> None:
     if name not in OFFLINE + TFDS_NAMES:
         raise ValueError(f"unknown dataset {name!r}; expected one of {OFFLINE + TFDS_NAMES}")
     if split not in SPLITS:
@@ -73,7 +73,7 @@ def _patches(split: str, seed: int) -> np.ndarray:
 
 def load_dataset(name: str, split: str = "train", *, seed: int = 0, data_dir=None) -> np.ndarray:
     """uint8 (N, H, W, C). `seed` picks the crops of `patches`; TFDS data is read whole."""
-    _check(name, split)
+    check_name(name, split)
     if name == "digits":
         return _digits(split).copy()
     if name == "patches":
@@ -126,7 +126,7 @@ def _tfds_split(name: str, split: str) -> str:
 def tfds_batches(name: str, split: str, batch_size: int, *, seed: int = 0, data_dir=None,
                  process_index: int = 0, process_count: int = 1, repeat: bool = True) -> Iterator[np.ndarray]:
     """uint8 batches (batch_size, H, W, C) of this process's shard: shuffled, batched, prefetched."""
-    _check(name, split)
+    check_name(name, split)
     if name in OFFLINE:
         raise ValueError(f"{name!r} is an in-memory dataset; use load_dataset or batch_at")
     tf = _tf()

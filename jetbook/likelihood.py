@@ -1,7 +1,10 @@
-"""Uniform dequantisation and bits per dimension, exactly as DESIGN.md defines them.
+"""Uniform dequantisation and bits per dimension: the likelihood convention of the whole package.
 
 x = (v + u) * 2/levels - 1 maps integer v in [0, levels) to [-1, 1); the Jacobian of that
-affine map contributes D*log(levels/2) nats, so bpd is a number about the discrete images.
+affine map contributes D*log(levels/2) nats, so bpd is a number about the discrete images:
+an untrained (identity) model on uniform noise gives about 8.5 bpd at 256 levels, a model
+that spreads mass evenly over all values exactly log2(levels), and the numbers compare
+directly with published bits/dim tables.
 """
 from __future__ import annotations
 
@@ -25,8 +28,17 @@ def dequantize(key, images, levels: int = 256):
         raise ValueError(f"images must hold integers in [0, {levels}) for levels={levels}, "
                          f"got values in [{images.min()}, {images.max()}]")
     v = jnp.asarray(images, jnp.float32)
-    u = jax.random.uniform(key, v.shape, jnp.float32)
-    return (v + u) * (2.0 / levels) - 1.0
+    return _to_model_space(v + jax.random.uniform(key, v.shape, jnp.float32), levels)
+
+
+def bin_centres(images, levels: int = 256):
+    """ints in [0, levels) -> the middle of each dequantisation bin (noise 1/2), for figures."""
+    levels = check_levels(levels)
+    return _to_model_space(jnp.asarray(images, jnp.float32) + 0.5, levels)
+
+
+def _to_model_space(v_plus_noise, levels: int):
+    return v_plus_noise * (2.0 / levels) - 1.0
 
 
 def quantize(x, levels: int = 256):

@@ -1,13 +1,13 @@
 """Training: one code path from a laptop CPU to many accelerators and hosts.
 
-`train_and_evaluate(model_config, train_config, workdir)` trains a Jet on bits per dimension,
+`train_and_evaluate(model_config, train_config, workdir)` trains a Jet on bits per dimension
+with `train_step` (the one training step: the benchmark and the notebooks use it too),
 evaluates a fixed held-out subset, writes metrics.jsonl, sample grids and Orbax checkpoints,
 and resumes from the latest checkpoint when `workdir` already holds one. Batches and noise
 are pure functions of (seed, step), so a resumed run repeats an uninterrupted one exactly.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import pathlib
@@ -22,69 +22,12 @@ from flax import nnx
 from tqdm.auto import tqdm
 
 from jetbook import checkpoints, data
-from jetbook.jet import Jet, JetConfig
+from jetbook.config import JetConfig, TrainConfig
+from jetbook.images import save_image_grid
+from jetbook.jet import Jet
 from jetbook.likelihood import bits_per_dim, dequantize
 from jetbook.sampling import sample
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """How to train (the model's shape lives in JetConfig)."""
-
-    dataset: str = "digits"
-    steps: int = 2000
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    warmup_steps: int = 100
-    weight_decay: float = 1e-5
-    b2: float = 0.95
-    grad_clip: float = 1.0
-    log_every: int = 50
-    eval_every: int = 500
-    eval_examples: int = 1024
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 3
-    num_samples: int = 36
-    sample_temperature: float = 0.9
-    seed: int = 0
-    data_dir: Optional[str] = None
-
-    def __post_init__(self):
-        for name in ("steps", "batch_size", "log_every", "eval_every", "eval_examples",
-                     "checkpoint_every", "keep_checkpoints"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
-        data._check(self.dataset, "train")
-
-    def replace(self, **changes) -> "TrainConfig":
-        return dataclasses.replace(self, **changes)
-
-
-# Per-preset training defaults; the model presets are in presets.py.
-TRAIN_DEFAULTS = {
-    "digits": TrainConfig(dataset="digits", steps=1200, batch_size=128, learning_rate=2e-3,
-                          warmup_steps=100, eval_every=400, checkpoint_every=400,
-                          eval_examples=297),
-    "patches": TrainConfig(dataset="patches", steps=3000, batch_size=64, learning_rate=1e-3,
-                           warmup_steps=200, eval_every=1000, eval_examples=1024),
-    "cifar10": TrainConfig(dataset="cifar10", steps=200_000, batch_size=256, learning_rate=3e-4,
-                           warmup_steps=2000, eval_every=5000, checkpoint_every=2000,
-                           eval_examples=10_000),
-    "imagenet32": TrainConfig(dataset="imagenet_resized/32x32", steps=1_000_000, batch_size=256,
-                              learning_rate=3e-4, warmup_steps=5000, eval_every=10_000,
-                              checkpoint_every=5000, eval_examples=10_000),
-    "imagenet64": TrainConfig(dataset="imagenet_resized/64x64", steps=1_000_000, batch_size=128,
-                              learning_rate=3e-4, warmup_steps=5000, eval_every=10_000,
-                              checkpoint_every=5000, eval_examples=10_000),
-    "in64_ablation": TrainConfig(dataset="imagenet_resized/64x64", steps=1_000_000, batch_size=256,
-                                 learning_rate=3e-4, warmup_steps=5000, eval_every=10_000,
-                                 checkpoint_every=5000, eval_examples=10_000),
-}
+from jetbook.sharding import DataParallel
 
 
 class TrainingDiverged(RuntimeError):
@@ -106,43 +49,23 @@ def loss_fn(model: Jet, images, key, levels: int):
     return bits_per_dim(z, logdet, levels).mean()
 
 
-def _update(model: Jet, optimizer: nnx.Optimizer, images, key, levels: int):
-    """One AdamW step on the trainable parameters only (frozen split matrices stay put)."""
+@nnx.jit(static_argnames=("levels",), donate_argnums=(0, 1))
+def train_step(model: Jet, optimizer: nnx.Optimizer, images, key, levels: int):
+    """One AdamW step on the trainable parameters (frozen split matrices stay put); -> loss.
+
+    Model and optimizer arrays are donated and updated in place. In a long loop, call it
+    through `nnx.cached_partial(train_step, model, optimizer)`, which skips re-reading the
+    model's object graph on every call.
+    """
     loss, grads = nnx.value_and_grad(loss_fn)(model, images, key, levels)
     optimizer.update(model, grads)
     return loss
 
 
-train_step = nnx.jit(_update, static_argnames=("levels",), donate_argnums=(0, 1))
-train_step.__doc__ = "One jitted training step on NNX objects: convenient, for a few steps."
-
-
-class TrainStep:
-    """The same step for long loops: model and optimizer are split into a pytree once.
-
-    nnx.jit walks the NNX object graph on every call, which costs milliseconds per step on
-    small models; here the jitted function takes and returns plain arrays (donated), and
-    `sync()` writes them back into the model and optimizer when they are needed.
-    """
-
-    def __init__(self, model: Jet, optimizer: nnx.Optimizer, levels: int):
-        self.modules = (model, optimizer)
-        graphdef, self.state = nnx.split(self.modules)
-
-        def pure(state, images, key):
-            model, optimizer = nnx.merge(graphdef, state)
-            loss = _update(model, optimizer, images, key, levels)
-            return nnx.state((model, optimizer)), loss
-
-        self._step = jax.jit(pure, donate_argnums=0)
-
-    def __call__(self, images, key):
-        self.state, loss = self._step(self.state, images, key)
-        return loss
-
-    def sync(self) -> None:
-        """Make the model and optimizer objects hold the latest state (before using them)."""
-        nnx.update(self.modules, self.state)
+def build_model_and_optimizer(model_config: JetConfig, train_config: TrainConfig):
+    """A fresh Jet (seeded by train_config.seed) and its AdamW optimizer."""
+    model = Jet(model_config, rngs=nnx.Rngs(train_config.seed))
+    return model, nnx.Optimizer(model, make_optimizer(train_config), wrt=nnx.Param)
 
 
 @nnx.jit(static_argnames=("levels",))
@@ -162,34 +85,6 @@ def evaluate(model: Jet, images: np.ndarray, levels: int, batch_size: int, seed:
     return total / len(images)
 
 
-class Sharding:
-    """A 1-D data-parallel mesh over every device: batches split, parameters replicated."""
-
-    def __init__(self, devices=None):
-        devices = devices or jax.devices()
-        self.mesh = jax.make_mesh((len(devices),), ("data",), devices=devices,
-                                  axis_types=(jax.sharding.AxisType.Auto,))
-        self.batch = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("data"))
-        self.replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
-
-    @property
-    def size(self) -> int:
-        return self.mesh.devices.size
-
-    def put_batch(self, global_batch: np.ndarray):
-        """Each process passes the whole global batch; it keeps only its own rows."""
-        n, count, index = len(global_batch), jax.process_count(), jax.process_index()
-        return self.put_local_batch(global_batch[index * n // count:(index + 1) * n // count])
-
-    def put_local_batch(self, local_batch: np.ndarray):
-        """Each process passes its own rows (a TFDS shard); together they form the batch."""
-        shape = (len(local_batch) * jax.process_count(), *local_batch.shape[1:])
-        return jax.make_array_from_process_local_data(self.batch, local_batch, shape)
-
-    def replicate(self, module: nnx.Module) -> None:
-        nnx.update(module, jax.device_put(nnx.state(module), self.replicated))
-
-
 def _append_jsonl(path: pathlib.Path, record: dict) -> None:
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")
@@ -204,9 +99,8 @@ def _truncate_metrics(path: pathlib.Path, last_step: int) -> None:
 
 
 def save_sample_grid(model: Jet, path, levels: int, n: int, temperature: float, seed: int = 0):
-    from jetbook import plots
     images = sample(model, jax.random.key(seed), n, temperature)
-    plots.save_image_grid(path, np.asarray(images), levels=levels)
+    save_image_grid(path, np.asarray(images), levels=levels)
 
 
 def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workdir,
@@ -216,10 +110,8 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
     workdir = pathlib.Path(workdir)
     tc, levels = train_config, data.levels_of(train_config.dataset)
     checkpoints.check_workdir(workdir, model_config, tc)
-    sharding = Sharding()
-    if tc.batch_size % sharding.size:
-        raise ValueError(f"batch_size={tc.batch_size} must be divisible by the number of "
-                         f"devices ({sharding.size})")
+    sharding = DataParallel()
+    sharding.check_batch_size(tc.batch_size)
 
     in_memory = tc.dataset in data.OFFLINE
     train_images = data.load_dataset(tc.dataset, "train") if in_memory else None
@@ -230,10 +122,9 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
         raise ValueError(f"dataset {tc.dataset!r} has images of shape {test_images.shape[1:]}, but "
                          f"the model expects image_shape={model_config.image_shape}")
 
-    model = Jet(model_config, rngs=nnx.Rngs(tc.seed))
-    optimizer = nnx.Optimizer(model, make_optimizer(tc), wrt=nnx.Param)
+    model, optimizer = build_model_and_optimizer(model_config, tc)
     manager = checkpoints.manager(workdir, tc.keep_checkpoints)
-    start = checkpoints.restore_latest(manager, model, optimizer)
+    start = checkpoints.restore_for_resume(manager, model, optimizer)
     sharding.replicate(model)
     sharding.replicate(optimizer)
     metrics_path = workdir / "metrics.jsonl"
@@ -250,7 +141,7 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
                                    process_count=jax.process_count())
         next_batch = lambda step: sharding.put_local_batch(next(stream))
 
-    step_fn = TrainStep(model, optimizer, levels)
+    step_fn = nnx.cached_partial(train_step, model, optimizer)
     noise_key = jax.random.key(tc.seed + 1)
     record, last_good, t_last, n_since = {}, start, time.perf_counter(), 0
     emit = lambda r: (_append_jsonl(metrics_path, r) if jax.process_index() == 0 else None,
@@ -260,7 +151,7 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
     step = start
     try:
         for step in range(start + 1, tc.steps + 1):
-            loss = step_fn(next_batch(step - 1), jax.random.fold_in(noise_key, step))
+            loss = step_fn(next_batch(step - 1), jax.random.fold_in(noise_key, step), levels)
             n_since += 1
             bar.update(1)
             is_eval = step % tc.eval_every == 0 or step == tc.steps
@@ -276,8 +167,6 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
             record = {"step": step, "train_bpd": train_bpd,
                       "images_per_s": n_since * tc.batch_size / (now - t_last)}
             t_last, n_since = now, 0
-            if is_eval or is_ckpt:
-                step_fn.sync()
             if is_eval:
                 record["test_bpd"] = evaluate(model, test_images, levels, tc.batch_size, tc.seed + 2)
                 if jax.process_index() == 0:
@@ -293,7 +182,6 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
     finally:
         bar.close()
         manager.wait_until_finished()
-    step_fn.sync()
     if not record.get("test_bpd"):       # resumed at the end: nothing ran, still report
         record = {"step": step, "test_bpd": evaluate(model, test_images, levels,
                                                      tc.batch_size, tc.seed + 2)}

@@ -11,17 +11,13 @@ import jax.numpy as jnp
 from flax import nnx
 
 
-def _dtype(name):
-    return jnp.dtype(name)
-
-
 class EncoderBlock(nnx.Module):
     """Pre-LN transformer block: h += attn(LN(h)); h += mlp(LN(h))."""
 
     def __init__(self, width: int, heads: int, mlp_dim: int, *, dtype="float32", rngs: nnx.Rngs):
         if width % heads:
             raise ValueError(f"vit_width={width} must be divisible by vit_heads={heads}")
-        dt = _dtype(dtype)
+        dt = jnp.dtype(dtype)
         self.heads = heads
         self.norm1 = nnx.LayerNorm(width, dtype=dt, rngs=rngs)
         self.qkv = nnx.Linear(width, 3 * width, dtype=dt, rngs=rngs)
@@ -50,7 +46,7 @@ class Encoder(nnx.Module):
                  rngs: nnx.Rngs):
         self.blocks = nnx.List([EncoderBlock(width, heads, mlp_dim, dtype=dtype, rngs=rngs)
                                 for _ in range(depth)])
-        self.norm = nnx.LayerNorm(width, dtype=_dtype(dtype), rngs=rngs)
+        self.norm = nnx.LayerNorm(width, dtype=jnp.dtype(dtype), rngs=rngs)
 
     def __call__(self, h):
         for block in self.blocks:
@@ -67,7 +63,7 @@ class TokenIO(nnx.Module):
 
     def __init__(self, in_dim: int, num_tokens: int, width: int, out_dim: int, *,
                  dtype="float32", rngs: nnx.Rngs):
-        dt = _dtype(dtype)
+        dt = jnp.dtype(dtype)
         self.embed_in = nnx.Linear(in_dim, width, dtype=dt, rngs=rngs)
         self.pos_emb = nnx.Param(0.02 * jax.random.normal(rngs.params(), (num_tokens, width)))
         self.read_out = nnx.Linear(width, out_dim, dtype=dt, kernel_init=nnx.initializers.zeros,
@@ -83,17 +79,6 @@ class TokenIO(nnx.Module):
         return self.read_out(h.reshape(b * t, w)).reshape(b, t, -1).astype(jnp.float32)
 
 
-class Conditioner(nnx.Module):
-    """A whole ViT conditioner f: (B, T, in_dim) -> (B, T, out_dim), for one coupling."""
-
-    def __init__(self, in_dim: int, num_tokens: int, out_dim: int, *, width: int, depth: int,
-                 heads: int, mlp_dim: int | None = None, dtype="float32", rngs: nnx.Rngs):
-        self.io = TokenIO(in_dim, num_tokens, width, out_dim, dtype=dtype, rngs=rngs)
-        self.encoder = Encoder(width, depth, heads, mlp_dim or 4 * width, dtype=dtype, rngs=rngs)
-
-    def __call__(self, x):
-        return run_conditioner(self.io, self.encoder, x)
-
-
 def run_conditioner(io: TokenIO, encoder: Encoder, x):
+    """One coupling's conditioner: (B, T, in) tokens -> (B, T, out) float32 bias and scale logits."""
     return io.readout(encoder(io.embed(x)))

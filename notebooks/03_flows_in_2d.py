@@ -195,7 +195,7 @@ plt.show()
 #
 # ## Layer by layer
 #
-# `flow.trace(x)` returns the points after every coupling. Feed it a regular grid of $x$-space
+# `flow.forward_path(x)` returns the points after every coupling. Feed it a regular grid of $x$-space
 # lines plus the data, and watch the moons flow bend the plane, one coordinate at a time,
 # until the data looks like a standard normal. Points are coloured by their first coordinate in
 # $x$-space so you can follow them.
@@ -207,9 +207,9 @@ t = jnp.linspace(-LIM, LIM, 128)
 levels = jnp.linspace(-LIM, LIM, 16)
 lines = [jnp.stack([t, jnp.full_like(t, c)], -1) for c in levels] + \
         [jnp.stack([jnp.full_like(t, c), t], -1) for c in levels]      # 32 lines of (128, 2)
-traced_lines = moons_flow.trace(jnp.concatenate(lines))             # (K+1, 32*128 = N, 2)
+traced_lines = moons_flow.forward_path(jnp.concatenate(lines))             # (K+1, 32*128 = N, 2)
 traced_lines = traced_lines.reshape(traced_lines.shape[0], len(lines), len(t), 2)
-traced_data = moons_flow.trace(data)                                # (K+1, N, 2)
+traced_data = moons_flow.forward_path(data)                                # (K+1, N, 2)
 
 K = moons_flow.num_couplings
 show = [0, 1, 2, 4, 8, K]

@@ -351,7 +351,7 @@ assert jnp.allclose(z_loop, z, atol=1e-5) and jnp.allclose(logdet_loop, logdet, 
 # half of the patches. After training (notebook 06) the last panel looks like Gaussian noise.
 
 # %%
-steps = model.trace(x[:1])                                       # (N+1, 1, 8, 8, 1)
+steps = model.forward_path(x[:1])                                       # (N+1, 1, 8, 8, 1)
 assert jnp.allclose(steps[-1], z[:1], atol=1e-5) and jnp.array_equal(steps[0], x[:1])
 fig, axes = plt.subplots(1, len(steps), figsize=(1.4 * len(steps), 1.9))
 for i, (ax, img) in enumerate(zip(axes, steps[:, 0])):

@@ -234,12 +234,12 @@ assert sample_explorer.samples.shape == (32, *model_config.image_shape)
 # %% [markdown]
 # ## Inside the flow: latents layer by layer
 #
-# `model.trace(x)` returns the image after every coupling. Before training (notebook 05) each
+# `model.forward_path(x)` returns the image after every coupling. Before training (notebook 05) each
 # step was the identity; now each coupling reshapes the digit a little, and the last column,
 # the latent $z$, should look like white Gaussian noise.
 
 # %%
-trace = nnx.jit(lambda m, x: m.trace(x))
+trace = nnx.jit(lambda m, x: m.forward_path(x))
 layers = trace(model, x_test)                                 # (N+1, 297, 8, 8, 1)
 z = layers[-1]                                                # the latents of all test digits
 n = model_config.num_couplings

@@ -3,7 +3,7 @@ import pytest
 from flax import nnx
 
 import jetbook as jb
-from jetbook.checks import randomize_params
+from jetbook.teaching.checks import randomize_params
 
 
 def make_jet(rand_scale=0.0, seed=0, **fields):

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from jetbook import cli
-from jetbook.jet import JetConfig
+from jetbook.config import JetConfig, TrainConfig, apply_overrides
 
 TINY = ["--set", "num_couplings=5", "--set", "vit_width=16", "--set", "vit_heads=2",
         "--set", "eval_every=10", "--set", "log_every=5", "--set", "checkpoint_every=10"]
@@ -40,11 +40,13 @@ def test_eval_and_sample(run_dir, capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["train", "--preset", "mnist"], "--preset 'mnist' is unknown"),
+    (["train", "--preset", "mnist"], "unknown preset 'mnist'"),
     (["train", "--set", "vit_widht=8"], "--set vit_widht: unknown field"),
-    (["train", "--set", "vit_width=wide"], "--set vit_width=wide: expected a value of type int"),
+    (["train", "--set", "vit_width=wide"], "--set vit_width=wide: expected an int"),
     (["train", "--set", "novalue"], "--set expects field=value"),
     (["train", "--set", "vit_heads=3"], "vit_width=64 must be divisible by vit_heads=3"),
+    (["train", "--set", "remat=maybe"], "--set remat=maybe: expected true or false"),
+    (["train", "--set", "image_shape=8,x,1"], "expected a comma-separated list of int"),
     (["eval", "--out", "/nonexistent/run"], "holds no jetbook run"),
     (["train", "--steps", "0"], "steps must be a positive int"),
 ])
@@ -61,6 +63,20 @@ def test_out_that_is_a_file(tmp_path):
 
 
 def test_overrides_parse_types():
-    cfg = cli.apply_overrides(JetConfig(), ["image_shape=16,16,3", "remat=true", "scale_max=1.5",
-                                            "kinds=None"])
+    cfg = apply_overrides(JetConfig(), ["image_shape=16,16,3", "remat=true", "scale_max=1.5",
+                                        "kinds=None", "spatial_kinds=rows,cols-inv"])
     assert cfg.image_shape == (16, 16, 3) and cfg.remat is True and cfg.scale_max == 1.5
+    assert cfg.kinds is None and cfg.spatial_kinds == ("rows", "cols-inv")
+    cfg = apply_overrides(JetConfig(), ["kinds=channel,rows", "num_couplings=2"])
+    assert cfg.kinds == ("channel", "rows")
+    tc = apply_overrides(TrainConfig(), ["data_dir=/data", "learning_rate=3e-4"])
+    assert tc.data_dir == "/data" and tc.learning_rate == 3e-4
+    assert apply_overrides(tc, ["data_dir=None"]).data_dir is None
+
+
+def test_main_with_an_empty_list_ignores_sys_argv(monkeypatch):
+    seen = []
+    monkeypatch.setattr(cli, "cmd_train", lambda args: seen.append(args))
+    monkeypatch.setattr(sys, "argv", ["jetbook", "eval", "--out", "/somewhere"])
+    assert cli.main([]) == 0
+    assert seen and seen[0].command == "train" and seen[0].preset == "digits"

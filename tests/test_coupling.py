@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from jetbook import coupling, splits
-from jetbook.checks import brute_force_logdet
+from jetbook.teaching.checks import brute_force_logdet
 
 
 def toy_conditioner(width):
@@ -21,10 +21,10 @@ def test_coupling_inverts_and_logdet_matches_jacobian(kind, mode):
     axis = splits.split_axis(kind)
     cond = toy_conditioner(p // 2 if kind == "channel" else p)
     x = jax.random.normal(jax.random.key(1), (3, k, p))
-    fwd = lambda t: coupling.coupling(t, cond, matrix, axis, mode=mode)
+    fwd = lambda t: coupling.affine_coupling(t, cond, matrix, axis, mode=mode)
     y, logdet = fwd(x)
     assert not np.allclose(y, x)
-    x_back, logdet_inv = coupling.coupling(y, cond, matrix, axis, mode=mode, inverse=True)
+    x_back, logdet_inv = coupling.affine_coupling(y, cond, matrix, axis, mode=mode, inverse=True)
     np.testing.assert_allclose(x_back, x, atol=1e-5)
     np.testing.assert_allclose(logdet_inv, -logdet, rtol=1e-6)
     np.testing.assert_allclose(logdet, brute_force_logdet(fwd, x), rtol=1e-4, atol=1e-4)
@@ -33,7 +33,7 @@ def test_coupling_inverts_and_logdet_matches_jacobian(kind, mode):
 def test_zero_conditioner_is_identity():
     matrix = splits.split_matrix("channel", 0, (2, 2), 4)
     x = jax.random.normal(jax.random.key(1), (2, 4, 4))
-    y, logdet = coupling.coupling(x, lambda h: jnp.zeros(h.shape[:-1] + (4,)), matrix, -1)
+    y, logdet = coupling.affine_coupling(x, lambda h: jnp.zeros(h.shape[:-1] + (4,)), matrix, -1)
     np.testing.assert_array_equal(y, x)
     np.testing.assert_array_equal(logdet, 0.0)
 
@@ -47,4 +47,4 @@ def test_affine_logdet_is_sum_of_log_scales():
 
 def test_unknown_mode():
     with pytest.raises(ValueError, match="unknown coupling mode 'mixed'"):
-        coupling.coupling(jnp.zeros((1, 4, 4)), None, np.eye(4), -1, mode="mixed")
+        coupling.affine_coupling(jnp.zeros((1, 4, 4)), None, np.eye(4), -1, mode="mixed")

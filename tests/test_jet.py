@@ -6,7 +6,7 @@ from flax import nnx
 
 import jetbook as jb
 from jetbook import splits
-from jetbook.checks import brute_force_logdet, is_permutation_matrix
+from jetbook.teaching.checks import brute_force_logdet, is_permutation_matrix
 from tests.conftest import make_jet
 
 forward = nnx.jit(lambda m, x: m(x))
@@ -108,7 +108,7 @@ def test_bf16_log_likelihood_close_to_float32(images_in_range):
 def test_trace_ends_at_z(images_in_range):
     model = make_jet(rand_scale=0.1)
     x = images_in_range((2, 8, 8, 1))
-    steps = model.trace(x)
+    steps = model.forward_path(x)
     assert steps.shape == (6, 2, 8, 8, 1)
     np.testing.assert_allclose(steps[0], x)
     np.testing.assert_allclose(steps[-1], forward(model, x)[0], atol=1e-6)

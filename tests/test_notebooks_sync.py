@@ -5,7 +5,7 @@ import jupytext
 import nbformat
 import pytest
 
-from jetbook.student import strip_solutions
+from jetbook.teaching.student import strip_solutions
 
 NOTEBOOKS = sorted((pathlib.Path(__file__).parent.parent / "notebooks").glob("*.py"))
 

@@ -5,7 +5,7 @@ import pytest
 
 import jetbook as jb
 from jetbook import splits
-from jetbook.checks import is_permutation_matrix
+from jetbook.teaching.checks import is_permutation_matrix
 
 
 def test_patchify_roundtrip_and_layout():

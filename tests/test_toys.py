@@ -7,8 +7,8 @@ import pytest
 from flax import nnx
 
 import jetbook as jb
-from jetbook import toys
-from jetbook.checks import brute_force_logdet, randomize_params
+from jetbook.teaching import toys
+from jetbook.teaching.checks import brute_force_logdet, randomize_params
 
 
 def small_flow(seed=0):
@@ -49,7 +49,7 @@ def test_toy_flow_logdet_matches_full_jacobian(points, moved_flow):
 
 def test_toy_flow_alternates_the_fixed_coordinate(points, moved_flow):
     flow = moved_flow
-    steps = flow.trace(points)                                   # (K+1, B, 2)
+    steps = flow.forward_path(points)                                   # (K+1, B, 2)
     assert steps.shape == (4, 32, 2)
     np.testing.assert_array_equal(steps[1][:, 0], steps[0][:, 0])   # coupling 0 keeps x[0]
     np.testing.assert_array_equal(steps[2][:, 1], steps[1][:, 1])   # coupling 1 keeps x[1]

@@ -22,7 +22,7 @@ TINY_SETS = ["num_couplings=4", "vit_width=16", "vit_heads=2"]
 
 
 def tiny_train(**changes):
-    base = train.TrainConfig(dataset="digits", steps=40, batch_size=32, learning_rate=3e-3,
+    base = jb.TrainConfig(dataset="digits", steps=40, batch_size=32, learning_rate=3e-3,
                              warmup_steps=5, log_every=10, eval_every=20, checkpoint_every=20,
                              eval_examples=297, num_samples=4)
     return base.replace(**changes)
@@ -55,9 +55,8 @@ def test_training_lowers_held_out_bpd(trained_run):
 def test_frozen_splits_never_change(trained_run):
     out, _, _ = trained_run
     fresh = jb.Jet(TINY, rngs=nnx.Rngs(0))
-    trained = jb.Jet(TINY, rngs=nnx.Rngs(123))
-    optimizer = nnx.Optimizer(trained, train.make_optimizer(tiny_train()), wrt=nnx.Param)
-    assert checkpoints.restore_latest(checkpoints.manager(out, 3), trained, optimizer) == 40
+    trained, step = checkpoints.load_checkpoint(out)
+    assert step == 40
     for a, b in zip(jax.tree.leaves(nnx.state(fresh, splits.SplitMatrix)),
                     jax.tree.leaves(nnx.state(trained, splits.SplitMatrix))):
         np.testing.assert_array_equal(a, b)
@@ -79,15 +78,15 @@ def test_unreadable_config_is_refused(tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    real_call = train.TrainStep.__call__
+    real_step = train.train_step
     calls = {"n": 0}
 
-    def exploding_step(self, *args):
+    def exploding_step(*args):
         calls["n"] += 1
-        loss = real_call(self, *args)
+        loss = real_step(*args)
         return loss * jnp.nan if calls["n"] > 25 else loss
 
-    monkeypatch.setattr(train.TrainStep, "__call__", exploding_step)
+    monkeypatch.setattr(train, "train_step", exploding_step)
     with pytest.raises(train.TrainingDiverged, match=r"step 30.*last good checkpoint \(step 20\)"):
         train.train_and_evaluate(TINY, tiny_train(), tmp_path, progress=False)
     assert checkpoints.manager(tmp_path, 3).latest_step() == 20
@@ -95,15 +94,14 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
 
 def test_bad_train_config():
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
-        train.TrainConfig(batch_size=0)
+        jb.TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
-        train.TrainConfig(dataset="mnist")
+        jb.TrainConfig(dataset="mnist")
 
 
 def _final_params(out):
-    model = jb.Jet(TINY, rngs=nnx.Rngs(0))
-    optimizer = nnx.Optimizer(model, train.make_optimizer(tiny_train()), wrt=nnx.Param)
-    step = checkpoints.restore_latest(checkpoints.manager(out, 3), model, optimizer)
+    model, optimizer = train.build_model_and_optimizer(TINY, tiny_train())
+    step = checkpoints.restore_for_resume(checkpoints.manager(out, 3), model, optimizer)
     return step, jax.tree.leaves(nnx.state(model)) + jax.tree.leaves(nnx.state(optimizer))
 
 
@@ -142,21 +140,20 @@ MULTI_DEVICE = textwrap.dedent("""
     from flax import nnx
     import jetbook as jb
     from jetbook import train
+    from jetbook.sharding import DataParallel
     assert jax.device_count() == 8
     cfg = jb.JetConfig(image_shape=(8, 8, 1), patch_size=2, num_couplings=4, vit_depth=1,
                        vit_width=16, vit_heads=2)
     images = jb.load_dataset("digits", "train")[:64]
     results = []
     for devices in (jax.devices()[:1], jax.devices()):
-        model = jb.Jet(cfg, rngs=nnx.Rngs(0))
-        opt = nnx.Optimizer(model, train.make_optimizer(train.TrainConfig(steps=10)), wrt=nnx.Param)
-        sharding = train.Sharding(devices)
+        model, opt = train.build_model_and_optimizer(cfg, jb.TrainConfig(steps=10))
+        sharding = DataParallel(devices)
         sharding.replicate(model); sharding.replicate(opt)
         batch = sharding.put_batch(images)
         assert len(batch.sharding.device_set) == len(devices)
-        step = train.TrainStep(model, opt, 17)
-        losses = [float(step(batch, jax.random.key(i))) for i in range(3)]
-        step.sync()
+        step = nnx.cached_partial(train.train_step, model, opt)
+        losses = [float(step(batch, jax.random.key(i), 17)) for i in range(3)]
         results.append((losses, jax.tree.leaves(nnx.state(model, nnx.Param))))
     (l1, p1), (l8, p8) = results
     np.testing.assert_allclose(l1, l8, rtol=1e-5)

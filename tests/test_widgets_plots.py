@@ -14,7 +14,8 @@ import pytest
 from flax import nnx
 
 import jetbook as jb
-from jetbook import plots, splits, widgets
+from jetbook import images, splits
+from jetbook.teaching import plots, widgets
 
 TINY = dict(image_shape=(8, 8, 1), patch_size=2, num_couplings=5, vit_depth=1, vit_width=16,
             vit_heads=2)
@@ -149,7 +150,7 @@ def test_latent_explorer_shows_the_trace(model, digit):
     explorer = widgets.LatentExplorer(model, digit, levels=17)
     x = jnp.asarray(explorer.image)[None]
     np.testing.assert_allclose(x[0], (digit + 0.5) * 2 / 17 - 1, atol=1e-6)
-    trace = np.asarray(model.trace(x))
+    trace = np.asarray(model.forward_path(x))
     np.testing.assert_array_equal(explorer.last_figure_data, trace[0, 0])
     for k in (2, model.config.num_couplings):
         before = explorer.render_count

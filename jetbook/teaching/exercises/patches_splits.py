@@ -2,7 +2,7 @@
 import numpy as np
 
 from jetbook import splits
-from jetbook.exercises._check import ExerciseError, expect_close
+from jetbook.teaching.exercises._check import ExerciseError, expect_close
 
 _X1_RULE = {"checkerboard": "(row + column) is even", "rows": "the row is even",
             "cols": "the column is even"}

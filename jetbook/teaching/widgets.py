@@ -22,9 +22,12 @@ import numpy as np
 from flax import nnx
 from matplotlib.figure import Figure
 
-from jetbook import plots, splits
-from jetbook.jet import Jet, JetConfig
+from jetbook import splits
+from jetbook.config import JetConfig
+from jetbook.jet import Jet
+from jetbook.likelihood import bin_centres
 from jetbook.sampling import sample
+from jetbook.teaching import plots
 
 
 class _FigureWidget:
@@ -66,7 +69,7 @@ def _to_model_space(image, levels: int) -> np.ndarray:
     """Integers -> the centre of their dequantisation bin; floats are already model space."""
     a = np.asarray(image)
     if np.issubdtype(a.dtype, np.integer):
-        return ((a.astype(np.float32) + 0.5) * (2.0 / levels) - 1.0).astype(np.float32)
+        return np.asarray(bin_centres(a, levels))
     return a.astype(np.float32)
 
 
@@ -102,8 +105,7 @@ class SplitExplorer(_FigureWidget):
 
     def channel_matrix(self) -> np.ndarray:
         """The channel split a coupling at this index uses (the model's own, for channel ones)."""
-        return splits.channel_split_matrix((self.config.split_seed, self.coupling.value),
-                                           self.config.patch_dim)
+        return self.config.split_matrix(self.coupling.value, "channel")
 
     def _on_coupling(self, change) -> None:
         self._syncing = True
@@ -139,7 +141,7 @@ class SplitExplorer(_FigureWidget):
 
 class LatentExplorer(_FigureWidget):
     """An image on its way through the flow: a slider over depth shows the latent after each
-    coupling (`Jet.trace`), next to a histogram of its values against N(0, 1)."""
+    coupling (`Jet.forward_path`), next to a histogram of its values against N(0, 1)."""
 
     def __init__(self, model, image, *, levels: int = 256):
         if not isinstance(model, Jet):
@@ -147,7 +149,7 @@ class LatentExplorer(_FigureWidget):
         cfg = model.config
         self.model, self.levels = model, levels
         self.image = _to_model_space(_single_image(image, cfg.image_shape), levels)
-        self.trace = np.asarray(model.trace(jnp.asarray(self.image)[None]))[:, 0]   # (N+1, H, W, C)
+        self.path = np.asarray(model.forward_path(jnp.asarray(self.image)[None]))[:, 0]   # (N+1, H, W, C)
         self.depth = ipywidgets.IntSlider(value=0, min=0, max=cfg.num_couplings, description="depth",
                                           continuous_update=False)
         super().__init__([self.depth])
@@ -156,7 +158,7 @@ class LatentExplorer(_FigureWidget):
 
     def render(self) -> None:
         k, kinds = self.depth.value, self.model.config.coupling_kinds
-        z = self.trace[k]
+        z = self.path[k]
         fig = Figure(figsize=(9.6, 3.2))
         axes = fig.subplots(1, 3)
         plots.show_image(axes[0], plots.to_unit_range(self.image), interpolation="nearest")
@@ -172,10 +174,6 @@ class LatentExplorer(_FigureWidget):
         axes[2].set_title(f"values: std {z.std():.2f}")
         axes[2].legend(frameon=False)
         self._show(fig, z)
-
-
-# One compiled inverse shared by every SampleExplorer: jit caches it per model structure and
-# batch shape, so a second explorer on the same model does not compile again.
 
 
 class SampleExplorer(_FigureWidget):

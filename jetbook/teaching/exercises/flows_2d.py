@@ -1,7 +1,7 @@
 """Checks for notebook 03: flows on 2-D toy data."""
 import math
 
-from jetbook.exercises._check import ExerciseError, expect_close
+from jetbook.teaching.exercises._check import ExerciseError, expect_close
 
 POINT = (1.0, -1.0)
 

@@ -1,7 +1,7 @@
 """Checks for notebooks 06 (training on CPU) and 07 (Jet at scale)."""
 import math
 
-from jetbook.exercises._check import ExerciseError, expect_close
+from jetbook.teaching.exercises._check import ExerciseError, expect_close
 
 
 def check_bits_per_image(answer, bpd: float, image_shape) -> None:

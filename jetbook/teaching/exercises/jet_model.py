@@ -1,7 +1,7 @@
 """Checks for notebook 05 (the Jet model)."""
 import math
 
-from jetbook.exercises._check import ExerciseError, expect_close
+from jetbook.teaching.exercises._check import ExerciseError, expect_close
 
 
 def check_block_params(answer, width: int, mlp_dim: int) -> None:

@@ -1,7 +1,7 @@
 """Checks for notebook 01: densities under a bijection."""
 import math
 
-from jetbook.exercises._check import ExerciseError, expect_close
+from jetbook.teaching.exercises._check import ExerciseError, expect_close
 
 
 def check_lognormal_density(answer) -> None:

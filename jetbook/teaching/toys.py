@@ -23,6 +23,11 @@ from jetbook.coupling import affine_forward, affine_inverse
 LOG_2PI = math.log(2 * math.pi)
 
 
+def log_cosh(u):
+    """log cosh(u) = |u| + log1p(exp(-2|u|)) - log 2, stable for large |u|."""
+    return jnp.abs(u) + jnp.log1p(jnp.exp(-2 * jnp.abs(u))) - math.log(2.0)
+
+
 def normal_log_prob(z):
     """Elementwise log N(z; 0, 1). Sum over the dimensions yourself for a vector density."""
     return -0.5 * (jnp.square(z) + LOG_2PI)
@@ -60,10 +65,7 @@ class SinhMap1D(NamedTuple):
 
     def log_abs_derivative(self, x):
         """log|dy/dx| = log|rate| + log cosh(rate*x + offset)."""
-        u = self.rate * x + self.offset
-        # log cosh u = |u| + log1p(exp(-2|u|)) - log 2, stable for large |u|
-        return (jnp.log(jnp.abs(self.rate)) + jnp.abs(u) + jnp.log1p(jnp.exp(-2 * jnp.abs(u)))
-                - math.log(2.0))
+        return jnp.log(jnp.abs(self.rate)) + log_cosh(self.rate * x + self.offset)
 
 
 def pushforward_log_prob(bijection, y, base_log_prob: Callable = normal_log_prob):
@@ -110,8 +112,7 @@ class SinhMix2D:
     def log_abs_det(self, x):
         """(B,) log|det dy/dx| = log|det A| + sum_i log cosh(u_i), u = A x + b."""
         u = _check_points(x, "x") @ self.a.T + self.b
-        log_cosh = jnp.abs(u) + jnp.log1p(jnp.exp(-2 * jnp.abs(u))) - math.log(2.0)
-        return jnp.log(jnp.abs(jnp.linalg.det(self.a))) + log_cosh.sum(-1)
+        return jnp.log(jnp.abs(jnp.linalg.det(self.a))) + log_cosh(u).sum(-1)
 
 
 def _check_points(x, name: str):
@@ -184,7 +185,7 @@ TOY_DATASETS = {"two_moons": two_moons, "rings": rings, "checkerboard": checkerb
 
 
 # ----------------------------------------------------------------------------- the 2-D flow
-class Conditioner(nnx.Module):
+class MLPConditioner(nnx.Module):
     """MLP from the conditioning coordinate (B, 1) to (bias, scale logit) (B, 2).
 
     The last layer starts at zero, so bias = 0 and scale = sigmoid(0) * 2 = 1: identity.
@@ -218,7 +219,7 @@ class ToyFlow(nnx.Module):
         if not scale_max > 0:
             raise ValueError(f"scale_max must be > 0, got {scale_max!r}")
         self.scale_max = float(scale_max)
-        self.conditioners = nnx.List([Conditioner(hidden, depth, rngs=rngs)
+        self.conditioners = nnx.List([MLPConditioner(hidden, depth, rngs=rngs)
                                       for _ in range(num_couplings)])
 
     @property
@@ -244,7 +245,7 @@ class ToyFlow(nnx.Module):
         x, logdet, _ = self._run(_check_points(z, "z"), inverse=True)
         return x, logdet
 
-    def trace(self, x):
+    def forward_path(self, x):
         """(num_couplings + 1, B, 2): the input, then the points after each coupling."""
         _, _, steps = self._run(_check_points(x, "x"), inverse=False)
         return jnp.stack(steps)

@@ -1,7 +1,7 @@
 """Checks for notebook 00."""
 import math
 
-from jetbook.exercises._check import ExerciseError, expect_close
+from jetbook.teaching.exercises._check import ExerciseError, expect_close
 
 
 def check_latent_dims(answer, config) -> None:
