@@ -6,7 +6,7 @@ from flax import nnx
 
 import jetbook as jb
 from jetbook import splits
-from jetbook.teaching.checks import brute_force_logdet, is_permutation_matrix
+from jetbook.teaching.checks import brute_force_logdet, is_permutation_matrix, randomize_params
 from tests.conftest import make_jet
 
 forward = nnx.jit(lambda m, x: m(x))
@@ -143,3 +143,53 @@ def test_bad_images_raise_before_computing():
         model(jnp.zeros((8, 8, 1)))
     with pytest.raises(ValueError, match=r"z must have shape"):
         model.inverse(jnp.zeros((1, 4, 4, 1)))
+
+
+def test_eager_calls_compile_once_and_match_the_traced_path(images_in_range, monkeypatch):
+    # an unusual config, so no earlier test has compiled it already
+    model = make_jet(rand_scale=0.05, num_couplings=7, vit_width=24, scan_unroll=7)
+    traces = []
+    real_flow = jb.Jet._flow
+    monkeypatch.setattr(jb.Jet, "_flow", lambda self, *a, **k: traces.append(1) or real_flow(self, *a, **k))
+    x = images_in_range((3, 8, 8, 1))
+    z, logdet = model(x)
+    assert len(traces) == 1
+    z2, logdet2 = model(x)                                   # same shape: no new trace
+    back, logdet_inv = model.inverse(z)
+    model.inverse(z2)
+    assert len(traces) == 2                                  # one trace for the inverse
+    model(images_in_range((5, 8, 8, 1)))
+    assert len(traces) == 3                                  # a new batch size traces again
+    np.testing.assert_array_equal(z, z2)
+    z_traced, logdet_traced = forward(model, x)              # inside nnx.jit: unrolled, traced
+    np.testing.assert_allclose(z, z_traced, atol=1e-6)
+    np.testing.assert_allclose(logdet, logdet_traced, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(back, x, atol=1e-5)
+    np.testing.assert_allclose(logdet_inv, -logdet, rtol=1e-5, atol=1e-4)
+
+
+def test_eager_call_sees_updated_parameters(images_in_range):
+    model = make_jet()
+    x = images_in_range((2, 8, 8, 1))
+    np.testing.assert_array_equal(model(x)[0], x)            # identity at init
+    randomize_params(model, jax.random.key(3), 0.05)
+    assert float(jnp.abs(model(x)[0] - x).max()) > 1e-3      # not a stale compiled copy
+
+
+def test_compiled_init_equals_eager_construction():
+    from jetbook.jet import _build_layers
+    cfg = jb.JetConfig(image_shape=(8, 8, 1), patch_size=2, num_couplings=5, vit_depth=1,
+                       vit_width=16, vit_heads=2)
+    rngs_a, rngs_b = nnx.Rngs(4), nnx.Rngs(4)
+    model = jb.Jet(cfg, rngs=rngs_a)
+    eager = _build_layers(cfg, rngs_b)
+    compiled = (model.encoders, model.channel_io, model.spatial_io)
+    for a, b in zip(jax.tree.leaves(nnx.state(compiled)), jax.tree.leaves(nnx.state(eager))):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    other = jb.Jet(cfg, rngs=nnx.Rngs(5))                    # another seed, other parameters
+    assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(nnx.state(model, nnx.Param)),
+                                                        jax.tree.leaves(nnx.state(other, nnx.Param))))
+    # the Rngs advanced exactly as eager construction advances them
+    np.testing.assert_array_equal(jax.random.key_data(rngs_a.params()), jax.random.key_data(rngs_b.params()))
+    abstract = nnx.eval_shape(lambda: jb.Jet(cfg, rngs=nnx.Rngs(0)))
+    assert jax.tree.map(jnp.shape, nnx.state(abstract)) == jax.tree.map(jnp.shape, nnx.state(model))

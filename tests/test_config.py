@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+from flax import nnx
+
+import jetbook as jb
+from jetbook import config, data
+
+
+def test_presets_pair_models_with_training():
+    assert set(jb.presets) == set(config.PRESETS) >= {"digits", "patches", "cifar10", "imagenet32",
+                                                      "imagenet64", "in64_ablation"}
+    for name, preset in config.PRESETS.items():
+        assert jb.presets[name] is preset.model and isinstance(preset.train, jb.TrainConfig)
+    for name in data.OFFLINE:
+        images = jb.load_dataset(name, "test")
+        assert images.shape[1:] == jb.get_preset(name).model.image_shape
+
+
+def test_unknown_preset_lists_the_known_ones():
+    with pytest.raises(ValueError, match=r"unknown preset 'mnist'; choose one of \['cifar10'"):
+        jb.get_preset("mnist")
+
+
+def test_dict_round_trip_and_unknown_keys():
+    cfg = jb.presets["patches"].replace(kinds=("channel",) * 7 + ("rows",))
+    assert config.from_dict(jb.JetConfig, config.to_dict(cfg)) == cfg
+    tc = jb.TrainConfig(data_dir="/x")
+    assert config.from_dict(jb.TrainConfig, config.to_dict(tc)) == tc
+    with pytest.raises(ValueError, match=r"JetConfig has no field\(s\) \['vit_widht'\]"):
+        config.from_dict(jb.JetConfig, {"vit_widht": 3})
+
+
+def test_split_matrices_come_from_the_config():
+    cfg = jb.JetConfig(image_shape=(8, 8, 3), patch_size=2, num_couplings=6, vit_width=16,
+                       vit_heads=2, split_seed=7)
+    model = jb.Jet(cfg, rngs=nnx.Rngs(0))
+    kinds = cfg.coupling_kinds
+    channel = [cfg.split_matrix(i) for i, k in enumerate(kinds) if k == "channel"]
+    spatial = [cfg.split_matrix(i) for i, k in enumerate(kinds) if k != "channel"]
+    np.testing.assert_array_equal(model.channel_splits[...], np.stack(channel))
+    np.testing.assert_array_equal(model.spatial_splits[...], np.stack(spatial))
+    assert not np.array_equal(channel[0], channel[1])       # a different permutation per coupling
+    assert not np.array_equal(cfg.split_matrix(0), cfg.replace(split_seed=8).split_matrix(0))
+    assert cfg.conditioner_tokens(spatial=False) == 16 and cfg.conditioner_tokens(spatial=True) == 8
+    assert cfg.replace(coupling_mode="masking").conditioner_tokens(spatial=True) == 16
