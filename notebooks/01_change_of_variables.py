@@ -43,8 +43,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import jetbook as jb
-from jetbook import toys
-from jetbook.checks import brute_force_logdet
+from jetbook.teaching import toys
+from jetbook.teaching.checks import brute_force_logdet
 
 print("quick mode:", jb.quick_mode())
 

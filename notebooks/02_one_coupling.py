@@ -226,8 +226,8 @@ assert jnp.allclose(lib_logdet, logdet, atol=1e-5)
 tokens = x[:, None, :]                                          # (B, K=1, P=8)
 identity_split = jb.splits.permutation_matrix(np.arange(D))     # x1 = first half, x2 = second
 cond = lambda t: conditioner(t, params)
-lib_y, lib_ld = jb.coupling.coupling(tokens, cond, identity_split, jb.splits.FEATURE_AXIS)
-lib_x, lib_ld_inv = jb.coupling.coupling(lib_y, cond, identity_split, jb.splits.FEATURE_AXIS,
+lib_y, lib_ld = jb.coupling.affine_coupling(tokens, cond, identity_split, jb.splits.FEATURE_AXIS)
+lib_x, lib_ld_inv = jb.coupling.affine_coupling(lib_y, cond, identity_split, jb.splits.FEATURE_AXIS,
                                          inverse=True)
 assert jnp.allclose(lib_y[:, 0], y, atol=1e-5) and jnp.allclose(lib_ld, logdet, atol=1e-5)
 assert jnp.allclose(lib_x[:, 0], x, atol=1e-5) and jnp.allclose(lib_ld_inv, -logdet, atol=1e-5)
@@ -242,7 +242,7 @@ shuffled_split = jb.splits.channel_split_matrix(1, D)
 order = np.argmax(shuffled_split, axis=0)           # output slot j takes input order[j]
 by_hand, by_hand_ld = coupling_forward(x[:, order], params)
 by_hand = by_hand[:, np.argsort(order)]             # back to the original positions
-lib_y, lib_ld = jb.coupling.coupling(tokens, cond, shuffled_split, jb.splits.FEATURE_AXIS)
+lib_y, lib_ld = jb.coupling.affine_coupling(tokens, cond, shuffled_split, jb.splits.FEATURE_AXIS)
 print("split order:", order.tolist())
 assert jnp.allclose(lib_y[:, 0], by_hand, atol=1e-5) and jnp.allclose(lib_ld, by_hand_ld, atol=1e-5)
 

@@ -44,8 +44,8 @@ import numpy as np
 from flax import nnx
 
 import jetbook as jb
-from jetbook import toys
-from jetbook.checks import brute_force_logdet
+from jetbook.teaching import toys
+from jetbook.teaching.checks import brute_force_logdet
 
 print("quick mode:", jb.quick_mode())
 

@@ -46,8 +46,9 @@ from matplotlib.colors import ListedColormap
 from skimage import data as skdata, transform
 
 import jetbook as jb
-from jetbook import coupling, plots, splits, widgets
-from jetbook.checks import is_permutation_matrix
+from jetbook import coupling, splits
+from jetbook.teaching import plots, widgets
+from jetbook.teaching.checks import is_permutation_matrix
 
 print("quick mode:", jb.quick_mode())
 
@@ -256,7 +257,7 @@ rows_matrix = splits.spatial_split_matrix("rows", grid)
 seen = {}
 for mode in ("pairing", "masking"):
     seen[mode] = []
-    y, logdet = coupling.coupling(tokens, recording_conditioner(seen[mode]), rows_matrix,
+    y, logdet = coupling.affine_coupling(tokens, recording_conditioner(seen[mode]), rows_matrix,
                                   splits.TOKEN_AXIS, mode=mode)
     assert jnp.array_equal(y, tokens) and float(logdet[0]) == 0.0   # an identity coupling
     print(f"{mode:8s}: the conditioner sees {seen[mode][0].shape}")

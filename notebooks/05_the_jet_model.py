@@ -49,7 +49,8 @@ import numpy as np
 from flax import nnx
 
 import jetbook as jb
-from jetbook import checks, plots, splits, vit
+from jetbook import splits, vit
+from jetbook.teaching import checks, plots
 
 print("quick mode:", jb.quick_mode())
 
@@ -87,16 +88,20 @@ plt.show()
 # zeros: bias $0$ and scale $\sigma(0)\cdot 2 = 1$.
 
 # %%
-conditioner = vit.Conditioner(in_dim=2, num_tokens=16, out_dim=4, width=32, depth=2, heads=2,
-                              rngs=nnx.Rngs(0))
+# steps 1, 2 and 4 depend on which split a coupling uses (its token count and sizes),
+# step 3 does not: the library keeps them apart so that Jet can stack the blocks of all couplings.
+io = vit.TokenIO(in_dim=2, num_tokens=16, width=32, out_dim=4, rngs=nnx.Rngs(0))   # 1, 2, 4
+blocks = vit.Encoder(width=32, depth=2, heads=2, mlp_dim=128, rngs=nnx.Rngs(1))     # 3
 x1 = jax.random.normal(jax.random.key(0), (3, 16, 2))          # 3 examples, 16 tokens of 2 numbers
-out = conditioner(x1)
+out = io.readout(blocks(io.embed(x1)))
 print("x1", x1.shape, "-> f(x1)", out.shape)
 assert out.shape == (3, 16, 4) and jnp.all(out == 0)            # zero read-out: f = 0 at init
+assert jnp.array_equal(out, vit.run_conditioner(io, blocks, x1))  # the library's one-liner
 
-for path, leaf in jax.tree_util.tree_leaves_with_path(nnx.state(conditioner, nnx.Param)):
-    if "blocks'][1]" not in jax.tree_util.keystr(path):       # block 1 repeats block 0's shapes
-        print(f"{jax.tree_util.keystr(path):55s} {leaf.shape}")
+for name, part in (("io", io), ("blocks", blocks)):
+    for path, leaf in jax.tree_util.tree_leaves_with_path(nnx.state(part, nnx.Param)):
+        if "blocks'][1]" not in jax.tree_util.keystr(path):   # block 1 repeats block 0's shapes
+            print(f"{name + jax.tree_util.keystr(path):55s} {leaf.shape}")
 
 # %% [markdown]
 # ## How a Jet lays out its couplings
@@ -121,7 +126,8 @@ cfg = jb.presets["digits"]
 print(cfg)
 print("couplings:", cfg.coupling_kinds)
 model = jb.Jet(cfg, rngs=nnx.Rngs(0))
-forward = nnx.jit(lambda m, x: m(x))          # compile once, reuse for every batch of this shape
+# Calling `model(x)` from a cell compiles the flow once per batch shape; later calls with the
+# same shape take milliseconds.
 
 # %% [markdown]
 # ## A fresh Jet is the identity
@@ -132,7 +138,7 @@ forward = nnx.jit(lambda m, x: m(x))          # compile once, reuse for every ba
 # %%
 BATCH = jb.budget(1024, 256)
 x = jb.dequantize(jax.random.key(1), digits[:BATCH], DIGITS_LEVELS)
-z, logdet = forward(model, x)
+z, logdet = model(x)
 print("max |z - x| =", float(jnp.abs(z - x).max()), "  max |logdet| =", float(jnp.abs(logdet).max()))
 assert jnp.array_equal(z, x) and jnp.all(logdet == 0)
 
@@ -249,7 +255,7 @@ print("digits: max |x| =", float(jnp.abs(x).max()), " (inside [-1, 1))")
 # %%
 noise_images = np.asarray(jax.random.randint(jax.random.key(2), (BATCH, *cfg.image_shape), 0, 256))
 x_noise = jb.dequantize(jax.random.key(3), noise_images, 256)
-bpd_noise = jb.bits_per_dim(*forward(model, x_noise), levels=256)
+bpd_noise = jb.bits_per_dim(*model(x_noise), levels=256)
 closed_form = (0.5 * (1 / 3 + math.log(2 * math.pi)) + math.log(256 / 2)) / math.log(2)
 print(f"identity on uniform noise: {float(bpd_noise.mean()):.4f} bpd, closed form {closed_form:.4f}")
 assert abs(float(bpd_noise.mean()) - closed_form) < 0.01 and abs(closed_form - 8.57) < 0.005
@@ -315,9 +321,8 @@ frozen_before = np.asarray(model.channel_splits[...])
 checks.randomize_params(model, jax.random.key(4, impl="rbg"), scale=0.05)
 assert np.array_equal(model.channel_splits[...], frozen_before)     # splits are not parameters
 
-inverse = nnx.jit(lambda m, z: m.inverse(z))
-z, logdet = forward(model, x)
-x_back, logdet_inv = inverse(model, z)
+z, logdet = model(x)
+x_back, logdet_inv = model.inverse(z)
 print("mean |logdet| =", float(jnp.abs(logdet).mean()), "  max |x_back - x| =",
       float(jnp.abs(x_back - x).max()))
 assert not jnp.allclose(z, x, atol=1e-2)                          # no longer the identity
@@ -333,14 +338,17 @@ assert jnp.allclose(brute(model, few), logdet[:len(few)], atol=1e-3, rtol=1e-4)
 # %% [markdown]
 # ## Scan and loop agree
 #
-# Jet runs its couplings under `jax.lax.scan` over stacked parameters, so 64 couplings compile
-# about as fast as one. `scan=False` runs the same couplings in a plain Python loop, which is
-# easier to read and to step through. With the same parameters the two give the same numbers.
+# Jet runs its couplings under `jax.lax.scan` over stacked parameters: a rolled scan compiles
+# one coupling's code however many couplings there are (that is how `model(x)` runs from a
+# cell). For training on a CPU the digits preset unrolls all 16 couplings instead
+# (`scan_unroll=16`): a longer compile, a faster step. `scan=False` runs the same couplings in a
+# plain Python loop, which is easier to read and to step through. With the same parameters all
+# of these give the same numbers.
 
 # %%
 loop_model = jb.Jet(cfg.replace(scan=False), rngs=nnx.Rngs(0))
 nnx.update(loop_model, nnx.state(model))                          # same parameters and splits
-z_loop, logdet_loop = forward(loop_model, x)
+z_loop, logdet_loop = loop_model(x)
 print("max |z_scan - z_loop| =", float(jnp.abs(z - z_loop).max()),
       "  max |logdet diff| =", float(jnp.abs(logdet - logdet_loop).max()))
 assert jnp.allclose(z_loop, z, atol=1e-5) and jnp.allclose(logdet_loop, logdet, atol=1e-3)

@@ -50,7 +50,8 @@ from flax import nnx
 from IPython.display import display
 
 import jetbook as jb
-from jetbook import baselines, plots, widgets
+from jetbook import baselines
+from jetbook.teaching import plots, widgets
 
 print(jb.runtime.describe_devices())
 print("quick mode:", jb.quick_mode())
@@ -79,7 +80,7 @@ print("train", train_images.shape, " test", test_images.shape, " values", test_i
       test_images.max())
 
 model_config = jb.presets["digits"]
-train_config = jb.train.TRAIN_DEFAULTS["digits"]
+train_config = jb.get_preset("digits").train
 if jb.quick_mode():
     # Unrolling the layer loop makes each step faster but compiling slower: worth it for a
     # long run, not for a few dozen steps. The numbers it computes are the same either way.
@@ -204,15 +205,14 @@ jb.exercises.check_bits_per_image(answer, test_bpd, model_config.image_shape)
 # the few steps of quick mode they are still blobs.
 #
 # Every row below scales the *same* $\varepsilon$, so a column follows one latent as it
-# cools. To compile the inverse flow only once, we decode all rows in one batch with a jitted
-# `model.inverse`, and check that a row is exactly what `jb.sample` returns.
+# cools. To compile the inverse flow only once, we decode all rows in one batch (one call of
+# `model.inverse`), and check that a row is exactly what `jb.sample` returns.
 
 # %%
 TEMPERATURES = (0.0, 0.5, 0.7, 0.9, 1.0)
 N_PER_ROW, key = 12, jax.random.key(7)
 eps = jax.random.normal(key, (N_PER_ROW, *model_config.image_shape))
-decode = nnx.jit(lambda m, z: m.inverse(z)[0])
-rows = decode(model, jnp.concatenate([t * eps for t in TEMPERATURES])).reshape(
+rows = model.inverse(jnp.concatenate([t * eps for t in TEMPERATURES]))[0].reshape(
     len(TEMPERATURES), N_PER_ROW, *model_config.image_shape)
 
 fig, axes = plt.subplots(len(TEMPERATURES), 1, figsize=(9, 1.2 * len(TEMPERATURES)))
@@ -239,8 +239,7 @@ assert sample_explorer.samples.shape == (32, *model_config.image_shape)
 # the latent $z$, should look like white Gaussian noise.
 
 # %%
-trace = nnx.jit(lambda m, x: m.forward_path(x))
-layers = trace(model, x_test)                                 # (N+1, 297, 8, 8, 1)
+layers = model.forward_path(x_test)                           # (N+1, 297, 8, 8, 1)
 z = layers[-1]                                                # the latents of all test digits
 n = model_config.num_couplings
 show = sorted(set(range(0, n + 1, max(1, n // 8))) | {n})     # at most ~9 columns
@@ -280,7 +279,7 @@ display(latent_explorer)
 # 19,008 pixel values come back exactly.
 
 # %%
-x_back = decode(model, z)                                      # the jitted inverse from above
+x_back, _ = model.inverse(z)
 print("max |g^-1(g(x)) - x| =", float(jnp.abs(x_back - x_test).max()))
 assert jnp.array_equal(jb.quantize(x_back, LEVELS), test_images)
 
@@ -299,7 +298,7 @@ assert jnp.array_equal(jb.quantize(x_back, LEVELS), test_images)
 P_LEVELS = 256
 p_model_config = jb.presets["patches"].replace(num_couplings=jb.budget(8, 2))   # quick mode: smaller
 P_STEPS = jb.budget(300, 4)
-p_train_config = jb.train.TRAIN_DEFAULTS["patches"].replace(
+p_train_config = jb.get_preset("patches").train.replace(
     steps=P_STEPS, warmup_steps=jb.budget(50, 1), log_every=jb.budget(20, 2), eval_every=P_STEPS,
     eval_examples=jb.budget(1024, 64))
 p_train = jb.load_dataset("patches", "train")

@@ -60,7 +60,8 @@ from flax import nnx
 from IPython.display import Markdown, display
 
 import jetbook as jb
-from jetbook import bench, checks, cli, data, plots, train, widgets
+from jetbook import bench, cli, data, train
+from jetbook.teaching import checks, plots, widgets
 
 print("quick mode:", jb.quick_mode())
 
@@ -85,12 +86,12 @@ print("accelerator:", ON_ACCELERATOR)
 # jetbook trains with plain **data parallelism**: every device holds a full copy of the
 # parameters, and each global batch is cut into equal slices, one per device. In JAX this is
 # a `Mesh` with one axis called `"data"` over all devices, plus two shardings: batches are
-# split along `"data"`, parameters are replicated. `jb.train.Sharding` builds both.
+# split along `"data"`, parameters are replicated. `jb.sharding.DataParallel` builds both.
 # Because the training step is a `jit`-compiled function of sharded inputs, XLA inserts the
 # gradient averaging across devices itself; the training code never mentions devices.
 
 # %%
-sharding = train.Sharding()
+sharding = jb.sharding.DataParallel()
 print(sharding.mesh)
 images = np.zeros((8 * sharding.size, 8, 8, 1), np.uint8)
 batch = sharding.put_batch(images)
@@ -119,7 +120,7 @@ EIGHT_DEVICES = textwrap.dedent("""
     from flax import nnx
     import jetbook as jb
     from jetbook import train
-    sharding = train.Sharding()
+    sharding = jb.sharding.DataParallel()
     images = np.random.default_rng(0).integers(0, 17, (16, 8, 8, 1)).astype(np.uint8)
     batch = sharding.put_batch(images)
     print(sharding.mesh, "|", batch.sharding.spec)
@@ -127,8 +128,7 @@ EIGHT_DEVICES = textwrap.dedent("""
     cfg = jb.presets["digits"].replace(num_couplings=2, vit_width=16, vit_heads=2)
 
     def first_loss(on_all_devices):
-        model = jb.Jet(cfg, rngs=nnx.Rngs(0))
-        opt = nnx.Optimizer(model, train.make_optimizer(train.TrainConfig(steps=10)), wrt=nnx.Param)
+        model, opt = train.build_model_and_optimizer(cfg, jb.TrainConfig(steps=10))
         if on_all_devices:
             sharding.replicate(model)
             sharding.replicate(opt)
@@ -273,12 +273,10 @@ checks.randomize_params(f32, jax.random.key(1, impl="rbg"), scale=0.05)
 bf16 = jb.Jet(small.replace(vit_dtype="bfloat16"), rngs=nnx.Rngs(0))
 nnx.update(bf16, nnx.state(f32))                                    # identical parameters
 
-forward = nnx.jit(lambda m, x: m(x))
-inverse = nnx.jit(lambda m, z: m.inverse(z))
 x = jb.dequantize(jax.random.key(2), jb.load_dataset("digits", "test")[:64], 17)
-z16, logdet16 = forward(bf16, x)
-z32, _ = forward(f32, x)
-x_back, logdet_inv = inverse(bf16, z16)
+z16, logdet16 = bf16(x)
+z32, _ = f32(x)
+x_back, logdet_inv = bf16.inverse(z16)
 print("z dtype:", z16.dtype, "  parameter dtypes:",
       {str(leaf.dtype) for leaf in jax.tree.leaves(nnx.state(bf16, nnx.Param))})
 print(f"bf16 vs f32 model, max |z difference|: {float(jnp.abs(z16 - z32).max()):.1e}")
@@ -325,14 +323,14 @@ if ON_ACCELERATOR:
     model_changes["vit_dtype"] = "bfloat16"
 train_changes = {"batch_size": 16, "warmup_steps": 2, "log_every": 5, "eval_every": 10,
                  "checkpoint_every": 10, "eval_examples": 64, "num_samples": 4}
-if NAME != train.TRAIN_DEFAULTS[PRESET].dataset:
+if NAME != jb.get_preset(PRESET).train.dataset:
     train_changes["dataset"] = NAME
 if DATA_DIR:
     train_changes["data_dir"] = DATA_DIR
 STEPS_1, STEPS_2 = jb.budget((20, 40), (10, 20))
 
 run_model = jb.presets[PRESET].replace(**model_changes)
-run_train = train.TRAIN_DEFAULTS[PRESET].replace(steps=STEPS_1, **train_changes)
+run_train = jb.get_preset(PRESET).train.replace(steps=STEPS_1, **train_changes)
 assert run_train.dataset == NAME
 out = RUNS / f"{PRESET}_demo_{time.strftime('%Y%m%d_%H%M%S')}"
 print(run_model)
@@ -421,7 +419,7 @@ answer = 200 * 1_281_167 / 256
 
 # %%
 jb.exercises.check_steps_for_epochs(answer, epochs=200, num_examples=1_281_167, batch_size=256)
-assert abs(train.TRAIN_DEFAULTS["imagenet64"].steps - 200 * 1_281_167 / 256) < 1000
+assert abs(jb.get_preset("imagenet64").train.steps - 200 * 1_281_167 / 256) < 1000
 
 # %% [markdown]
 # That is also the default `steps` of the ImageNet presets. At a fixed batch of 256, the
@@ -459,7 +457,7 @@ display(Markdown("\n".join([
     "| in64_ablation preset, ImageNet-1k 64×64 | not stated | 200 epochs | not stated | 3.72 | paper |",
     f"| in64_ablation preset, ImageNet-1k 64×64 | one H100 | {in1k_steps:,} × 256 "
     f"| ≈ {in1k_steps * 256 / 247 / 86400:.0f} days | not measured "
-    "| estimate, from 247 images/s measured for a reference implementation (DESIGN.md) |",
+    "| estimate, from 247 images/s measured for the authors' implementation (BENCHMARKS.md) |",
     f"| imagenet32 preset, ImageNet-1k 32×32 | TPU v2-8 | {in1k_steps:,} × 256 "
     f"| ≥ {days_at_peak('imagenet32', in1k_steps, 256):.0f} days | not measured "
     "| lower bound: analytic FLOPs at 100 % of peak; real runs reach a fraction of peak |",
@@ -482,7 +480,7 @@ assert 10 < in1k_steps * 256 / 247 / 86400 < 14
 # ## Recap
 # - `jax.default_backend()` and `jax.devices()` tell you what you have; in Colab pick a TPU
 #   v2-8 or a GPU runtime.
-# - `jb.train.Sharding` is a one-axis mesh: batches split over devices, parameters
+# - `jb.sharding.DataParallel` is a one-axis mesh: batches split over devices, parameters
 #   replicated; the same jitted step runs on 1 or 8 devices and gives the same loss.
 # - `jb.data.tfds_batches` streams TFDS data set shards per host; `tfds.testing.mock_data`
 #   tests the whole pipeline without downloading.
