@@ -102,16 +102,21 @@ print(json.dumps({"import_s": t1 - t0, "build_s": t2 - t1, "first_forward_s": t3
 
 def startup(preset: str, src: str | None = None) -> dict:
     """Phase times of `_STARTUP_SCRIPT` in a new process; `src` puts another checkout first."""
-    env = dict(os.environ)
-    if src:
-        env["PYTHONPATH"] = os.pathsep.join([os.path.abspath(src), env.get("PYTHONPATH", "")])
-    out = subprocess.run([sys.executable, "-c", _STARTUP_SCRIPT, preset], env=env,
+    env, cwd = dict(os.environ), None
+    if src:     # `python -c` looks in its working directory first, before any installed copy
+        cwd = os.path.abspath(src)
+        env["PYTHONPATH"] = os.pathsep.join([cwd, env.get("PYTHONPATH", "")])
+    out = subprocess.run([sys.executable, "-c", _STARTUP_SCRIPT, preset], env=env, cwd=cwd,
                          capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if src and not result["jetbook"].startswith(cwd):
+        raise RuntimeError(f"--baseline-src {src}: the child imported {result['jetbook']} instead")
+    return result
 
 
 def _median_phases(rows: list[dict]) -> dict:
-    return {k: round(statistics.median(r[k] for r in rows), 4) for k in rows[0] if k.endswith("_s")}
+    phases = {k: round(statistics.median(r[k] for r in rows), 4) for k in rows[0] if k.endswith("_s")}
+    return {**phases, "jetbook": rows[0]["jetbook"]}
 
 
 def main_startup(args) -> dict:
