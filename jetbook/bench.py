@@ -55,22 +55,24 @@ def model_flops_per_step(cfg: JetConfig, batch: int) -> int:
     return 3 * forward_flops(cfg, batch)
 
 
-def run(cfg: JetConfig, batch: int, steps: int, levels: int = 256, seed: int = 0):
+def run(cfg: JetConfig, batch: int, steps: int, levels: int = 256, seed: int = 0,
+        microbatches: int = 1):
     """(compile_s, per-step times, last loss) of `train.train_step` on random images."""
     from jetbook.train import build_model_and_optimizer, train_step
-    model, optimizer = build_model_and_optimizer(cfg, TrainConfig(steps=max(steps, 2), seed=seed))
+    model, optimizer = build_model_and_optimizer(
+        cfg, TrainConfig(steps=max(steps, 2), seed=seed, batch_size=batch, microbatches=microbatches))
     rng = np.random.default_rng(seed)
     images = [jnp.asarray(rng.integers(0, levels, (batch, *cfg.image_shape), dtype=np.uint8))
               for _ in range(2)]
     key = jax.random.key(seed)
     step = nnx.cached_partial(train_step, model, optimizer)
     t0 = time.perf_counter()
-    jax.block_until_ready(step(images[0], key, levels))
+    jax.block_until_ready(step(images[0], key, levels, microbatches))
     compile_s = time.perf_counter() - t0
     times = []
     for i in range(steps):
         t0 = time.perf_counter()
-        loss = step(images[i % 2], jax.random.fold_in(key, i), levels)
+        loss = step(images[i % 2], jax.random.fold_in(key, i), levels, microbatches)
         jax.block_until_ready(loss)
         times.append(time.perf_counter() - t0)
     return compile_s, times, float(loss)
@@ -146,6 +148,8 @@ def main(argv=None) -> dict:
                              "worktree of an older commit), alternating with this one")
     parser.add_argument("--set", action="append", metavar="FIELD=VALUE", help="JetConfig override")
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--microbatches", type=int,
+                        help="slices per batch, gradients summed (default: the preset's)")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], help="ViT dtype (default: preset's)")
     parser.add_argument("--peak-tflops", type=float, help="device peak, for model FLOPs utilisation")
@@ -162,12 +166,15 @@ def main(argv=None) -> dict:
         return main_startup(args)
     if args.dtype:
         cfg = cfg.replace(vit_dtype=args.dtype)
-    compile_s, times, loss = run(cfg, args.batch, args.steps)
+    microbatches = args.microbatches or get_preset(args.preset).train.microbatches
+    if args.batch % microbatches:
+        parser.error(f"--batch {args.batch} must be divisible by --microbatches {microbatches}")
+    compile_s, times, loss = run(cfg, args.batch, args.steps, microbatches=microbatches)
     median = statistics.median(times)
     flops = model_flops_per_step(cfg, args.batch)
     result = {
         "preset": args.preset, "batch": args.batch, "steps": args.steps, "vit_dtype": cfg.vit_dtype,
-        "scan": cfg.scan, "remat": cfg.remat, "images_per_s": args.batch / median,
+        "scan": cfg.scan, "remat": cfg.remat, "microbatches": microbatches, "images_per_s": args.batch / median,
         "step_s_median": median, "compile_s": compile_s, "model_flops_per_step": flops,
         "achieved_tflops": flops / median / 1e12,
         "mfu": flops / median / (args.peak_tflops * 1e12) if args.peak_tflops else None,

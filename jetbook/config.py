@@ -159,6 +159,7 @@ class TrainConfig:
     eval_examples: int = 1024
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
+    microbatches: int = 1                 # the batch runs as this many slices, gradients summed
     num_samples: int = 36
     sample_temperature: float = 0.9
     seed: int = 0
@@ -166,7 +167,11 @@ class TrainConfig:
 
     def __post_init__(self):
         _check_positive_ints(self, ("steps", "batch_size", "log_every", "eval_every",
-                                    "eval_examples", "checkpoint_every", "keep_checkpoints"))
+                                    "eval_examples", "checkpoint_every", "keep_checkpoints",
+                                    "microbatches"))
+        if self.batch_size % self.microbatches:
+            raise ValueError(f"batch_size={self.batch_size} must be divisible by "
+                             f"microbatches={self.microbatches}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.warmup_steps < 0:
@@ -191,7 +196,9 @@ def _imagenet_train(dataset: str, batch_size: int) -> TrainConfig:
                        eval_examples=10_000)
 
 
-# Two small offline presets, and the paper's configurations. The paper uses 256 patches
+# Two small offline presets, and the paper's configurations. The small ones train on a CPU in
+# slices (`microbatches`) of about 512-1024 ViT tokens, whose activations stay in cache: 1.2x
+# (digits) to 1.4x (patches) faster steps on a 2-core CPU, the same numbers up to rounding. The paper uses 256 patches
 # (patch 2 at 32x32, patch 4 at 64x64): `imagenet32` and `imagenet64` are its ImageNet-1k
 # models, `cifar10` the ImageNet-21k 32x32 model it fine-tunes on CIFAR-10, and
 # `in64_ablation` the smaller 64x64 model of its ablation studies.
@@ -202,13 +209,14 @@ PRESETS = {
         JetConfig(image_shape=(8, 8, 1), patch_size=2, num_couplings=16, vit_depth=1,
                   vit_width=64, vit_heads=2, scan_unroll=16),
         TrainConfig(dataset="digits", steps=1200, batch_size=128, learning_rate=2e-3,
-                    warmup_steps=100, eval_every=400, checkpoint_every=400, eval_examples=297)),
+                    warmup_steps=100, eval_every=400, checkpoint_every=400, eval_examples=297,
+                    microbatches=4)),
     # 32x32x3 crops of bundled photographs: a real-image model that still trains on a CPU.
     "patches": Preset(
         JetConfig(image_shape=(32, 32, 3), patch_size=4, num_couplings=8, vit_depth=1,
                   vit_width=128, vit_heads=4, scan_unroll=8),
         TrainConfig(dataset="patches", steps=3000, batch_size=64, learning_rate=1e-3,
-                    warmup_steps=200, eval_every=1000, eval_examples=1024)),
+                    warmup_steps=200, eval_every=1000, eval_examples=1024, microbatches=8)),
     "cifar10": Preset(
         JetConfig(image_shape=(32, 32, 3), patch_size=2, num_couplings=64, vit_depth=6,
                   vit_width=768, vit_heads=12),

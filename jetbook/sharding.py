@@ -21,10 +21,10 @@ class DataParallel:
     def size(self) -> int:
         return self.mesh.devices.size
 
-    def check_batch_size(self, batch_size: int) -> None:
-        if batch_size % self.size:
+    def check_batch_size(self, batch_size: int, microbatches: int = 1) -> None:
+        if batch_size % (self.size * microbatches):
             raise ValueError(f"batch_size={batch_size} must be divisible by the number of "
-                             f"devices ({self.size})")
+                             f"devices ({self.size}) times microbatches ({microbatches})")
 
     def put_batch(self, global_batch: np.ndarray):
         """Each process passes the whole global batch; it keeps only its own rows."""

@@ -49,15 +49,39 @@ def loss_fn(model: Jet, images, key, levels: int):
     return bits_per_dim(z, logdet, levels).mean()
 
 
-@nnx.jit(static_argnames=("levels",), donate_argnums=(0, 1))
-def train_step(model: Jet, optimizer: nnx.Optimizer, images, key, levels: int):
+def loss_and_grads(model: Jet, images, key, levels: int, microbatches: int = 1):
+    """`loss_fn` and its gradient. With microbatches=k the batch runs as k slices in a rolled
+    loop and the gradients are summed: the same numbers up to summation order, and a working
+    set k times smaller (on a CPU a slice's activations then stay in cache)."""
+    if microbatches == 1:
+        return nnx.value_and_grad(loss_fn)(model, images, key, levels)
+    x = dequantize(key, images, levels)                   # the very noise loss_fn draws
+    slices = x.reshape(microbatches, -1, *x.shape[1:])    # (k, B/k, H, W, C)
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+
+    def slice_bits(p, xs):
+        z, logdet = nnx.merge(graphdef, p, rest)(xs)
+        return bits_per_dim(z, logdet, levels).sum()
+
+    def add_slice(total, xs):
+        return jax.tree.map(jnp.add, total, jax.value_and_grad(slice_bits)(params, xs)), None
+
+    zeros = (jnp.zeros((), jnp.float32), jax.tree.map(jnp.zeros_like, params))
+    (bits, grads), _ = jax.lax.scan(add_slice, zeros, slices)
+    n = images.shape[0]
+    return bits / n, jax.tree.map(lambda g: g / n, grads)
+
+
+@nnx.jit(static_argnames=("levels", "microbatches"), donate_argnums=(0, 1))
+def train_step(model: Jet, optimizer: nnx.Optimizer, images, key, levels: int,
+               microbatches: int = 1):
     """One AdamW step on the trainable parameters (frozen split matrices stay put); -> loss.
 
     Model and optimizer arrays are donated and updated in place. In a long loop, call it
     through `nnx.cached_partial(train_step, model, optimizer)`, which skips re-reading the
     model's object graph on every call.
     """
-    loss, grads = nnx.value_and_grad(loss_fn)(model, images, key, levels)
+    loss, grads = loss_and_grads(model, images, key, levels, microbatches)
     optimizer.update(model, grads)
     return loss
 
@@ -111,7 +135,7 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
     tc, levels = train_config, data.levels_of(train_config.dataset)
     checkpoints.check_workdir(workdir, model_config, tc)
     sharding = DataParallel()
-    sharding.check_batch_size(tc.batch_size)
+    sharding.check_batch_size(tc.batch_size, tc.microbatches)
 
     in_memory = tc.dataset in data.OFFLINE
     train_images = data.load_dataset(tc.dataset, "train") if in_memory else None
@@ -151,7 +175,8 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
     step = start
     try:
         for step in range(start + 1, tc.steps + 1):
-            loss = step_fn(next_batch(step - 1), jax.random.fold_in(noise_key, step), levels)
+            loss = step_fn(next_batch(step - 1), jax.random.fold_in(noise_key, step), levels,
+                           tc.microbatches)
             n_since += 1
             bar.update(1)
             is_eval = step % tc.eval_every == 0 or step == tc.steps

@@ -191,3 +191,28 @@ def test_two_processes_on_localhost_agree_with_one(tmp_path):
     for a, b in zip(two, one):
         assert a["train_bpd"] == pytest.approx(b["train_bpd"], rel=1e-5)
     assert two[-1]["test_bpd"] == pytest.approx(one[-1]["test_bpd"], rel=1e-5)
+
+
+@pytest.mark.parametrize("microbatches", [2, 4])
+def test_microbatched_gradient_equals_the_full_batch_gradient(microbatches):
+    from tests.conftest import make_jet
+    model = make_jet(rand_scale=0.05)
+    images = jb.load_dataset("digits", "train")[:32]
+    key = jax.random.key(3)
+    loss, grads = train.loss_and_grads(model, images, key, 17)
+    loss_k, grads_k = train.loss_and_grads(model, images, key, 17, microbatches)
+    assert float(loss_k) == pytest.approx(float(loss), rel=1e-6)
+    flat, flat_k = jax.tree.leaves(grads), jax.tree.leaves(grads_k)
+    assert len(flat) == len(flat_k) and max(float(jnp.abs(g).max()) for g in flat) > 1e-3
+    for g, g_k in zip(flat, flat_k):
+        np.testing.assert_allclose(g_k, g, rtol=2e-4, atol=1e-6)
+    # and a plausible mistake, averaging per-slice means of a wrong slicing, would not pass:
+    wrong = train.loss_and_grads(model, images[:16], key, 17)[0]
+    assert abs(float(wrong) - float(loss)) > 1e-4
+
+
+def test_microbatches_must_divide_the_batch():
+    with pytest.raises(ValueError, match="batch_size=30 must be divisible by microbatches=4"):
+        jb.TrainConfig(batch_size=30, microbatches=4)
+    with pytest.raises(ValueError, match="microbatches must be a positive int"):
+        jb.TrainConfig(microbatches=0)
