@@ -149,7 +149,7 @@ assert abs(losses[0] - losses[1]) < 1e-4          # 8 devices, same numbers as o
 # On several hosts (a TPU pod slice) each process feeds only its own devices: `jetbook train
 # --distributed` starts `jax.distributed`, each process reads a disjoint shard of the data
 # (`jb.data.tfds_batches(..., process_index=i, process_count=P)`), and
-# `Sharding.put_local_batch` assembles the per-process rows into one global batch. The
+# `DataParallel.put_local_batch` assembles the per-process rows into one global batch. The
 # training step itself does not change.
 #
 # ## Real data through TensorFlow Datasets
