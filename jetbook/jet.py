@@ -2,10 +2,8 @@
 
 Layers run under `jax.lax.scan` over stacked parameters, so 64 couplings compile quickly.
 Channel and spatial couplings need differently shaped in/out projections, so those live in
-two stacks (one per family). The default pattern repeats M channel couplings and one spatial
-coupling, so the flow is a scan over such periods (and a scan over each period's channel
-couplings): no step ever branches between the families. `scan=False`, and explicit `kinds`
-that do not follow the pattern, give the plain Python loop.
+two stacks (one per family) and each scan step picks its family with `lax.cond`: only the
+branch that runs is computed. `scan=False` gives the plain Python loop.
 
 A Jet is cheap to use from a notebook cell: its parameters are initialised by one compiled
 function, and `model(x)`, `model.inverse(z)` and `model.forward_path(x)` called outside any
@@ -51,24 +49,6 @@ def _build_layers(cfg: JetConfig, rngs: nnx.Rngs):
     spatial_io = _stack(n_spatial, lambda r: TokenIO(
         p, cfg.conditioner_tokens(spatial=True), w, 2 * p, rngs=r, dtype=dtype), rngs) if n_spatial else None
     return encoders, channel_io, spatial_io
-
-
-def period_plan(kinds):
-    """(m, q, r) when `kinds` is q periods of m channel couplings and one spatial coupling,
-    then r more channel couplings (r <= m); None for any other sequence.
-
-    The default pattern is of this form, so the flow runs as a scan over periods whose body
-    holds no branch: every coupling's parameters have the same shapes at each step.
-    """
-    spatial = [kind != "channel" for kind in kinds]
-    if not any(spatial):
-        return 0, 0, len(kinds)
-    m = spatial.index(True)
-    q = len(kinds) // (m + 1)
-    r = len(kinds) - q * (m + 1)
-    if spatial != ([False] * m + [True]) * q + [False] * r:
-        return None
-    return m, q, r
 
 
 def _is_traced(tree) -> bool:
@@ -131,102 +111,58 @@ class Jet(nnx.Module):
         index = np.where(spatial, np.cumsum(spatial) - 1, np.cumsum(~spatial) - 1)
         return spatial, index.astype(np.int32)
 
-    def _family(self, spatial: bool):
-        """(graph of the family's TokenIO, its stacked state, its stacked split matrices)."""
-        io, matrices = ((self.spatial_io, self.spatial_splits) if spatial else
-                        (self.channel_io, self.channel_splits))
-        return (*nnx.split(io), matrices[...])
-
-    def _coupling_step(self, spatial: bool, inverse: bool, path: bool):
-        """carry (tokens, logdet), layer (encoder state, io state, split matrix) -> one coupling."""
+    def _coupling(self, spatial: bool, tokens, encoder, index, inverse: bool):
+        """One coupling of a known family (`encoder` is its ViT blocks); `index` may be traced."""
         cfg = self.config
-        encoder_graph, io_graph = nnx.graphdef(self.encoders), self._family(spatial)[0]
+        io_module = self.spatial_io if spatial else self.channel_io
+        io_graph, io_state = nnx.split(io_module)
+        io = nnx.merge(io_graph, jax.tree.map(lambda a: a[index], io_state))
+        matrix = (self.spatial_splits if spatial else self.channel_splits)[...][index]
+        return affine_coupling(
+            tokens, lambda x: run_conditioner(io, encoder, x), matrix,
+            splits.TOKEN_AXIS if spatial else splits.FEATURE_AXIS,
+            mode=cfg.coupling_mode, inverse=inverse, scale_max=cfg.scale_max)
+
+    def _flow(self, tokens, inverse: bool, path: bool = False, unroll: int | None = None):
+        """-> (tokens, logdet), plus (N, B, K, P) tokens after every coupling when `path`."""
+        cfg = self.config
+        spatial, index = self._layer_table()
+        encoder_graph, encoder_states = nnx.split(self.encoders)
+        layer_encoder = lambda state: nnx.merge(encoder_graph, state)
+        logdet = jnp.zeros(tokens.shape[0], jnp.float32)
+        if not cfg.scan:
+            order = range(cfg.num_couplings - 1, -1, -1) if inverse else range(cfg.num_couplings)
+            steps = []
+            for i in order:
+                layer_state = jax.tree.map(lambda a: a[i], encoder_states)
+                tokens, ld = self._coupling(bool(spatial[i]), tokens, layer_encoder(layer_state),
+                                           int(index[i]), inverse)
+                logdet = logdet + ld
+                steps.append(tokens)
+            if path:
+                return tokens, logdet, jnp.stack(steps[::-1] if inverse else steps)
+            return tokens, logdet
 
         def step(carry, layer):
             tokens, logdet = carry
-            encoder_state, io_state, matrix = layer
-            encoder, io = nnx.merge(encoder_graph, encoder_state), nnx.merge(io_graph, io_state)
-            tokens, ld = affine_coupling(
-                tokens, lambda x: run_conditioner(io, encoder, x), matrix,
-                splits.TOKEN_AXIS if spatial else splits.FEATURE_AXIS,
-                mode=cfg.coupling_mode, inverse=inverse, scale_max=cfg.scale_max)
+            layer_state, is_spatial, idx = layer
+            encoder = layer_encoder(layer_state)
+            if spatial.all() or not spatial.any():
+                tokens, ld = self._coupling(bool(spatial[0]), tokens, encoder, idx, inverse)
+            else:
+                tokens, ld = jax.lax.cond(
+                    is_spatial,
+                    lambda t: self._coupling(True, t, encoder, idx, inverse),
+                    lambda t: self._coupling(False, t, encoder, idx, inverse),
+                    tokens)
             return (tokens, logdet + ld), (tokens if path else None)
 
         if cfg.remat:
             step = jax.checkpoint(step, policy=getattr(jax.checkpoint_policies, cfg.remat_policy))
-        return step
-
-    def _flow(self, tokens, inverse: bool, path: bool = False, unroll: int | None = None):
-        """-> (tokens, logdet), plus (N, B, K, P) tokens after every coupling when `path`."""
-        carry = (tokens, jnp.zeros(tokens.shape[0], jnp.float32))
-        plan = period_plan(self.config.coupling_kinds)
-        if not self.config.scan or plan is None:
-            return self._flow_loop(carry, inverse, path)
-        m, q, r = plan
-        unroll = unroll or self.config.scan_unroll
-        encoders = nnx.state(self.encoders)
-        take = lambda tree, f: jax.tree.map(f, tree)
-        channel = (lambda stack: take(stack, lambda a: a[:q * m].reshape(q, m, *a.shape[1:])),
-                   lambda stack: take(stack, lambda a: a[q * m:]))
-        has_c, has_s = bool(m or r), bool(q)
-        step_c = self._coupling_step(False, inverse, path) if has_c else None
-        step_s = self._coupling_step(True, inverse, path) if has_s else None
-        layers_c = self._family(False)[1:] if has_c else None
-        layers_s = self._family(True)[1:] if has_s else None
-        # encoders of the periods: (q, m + 1, ...), channel couplings first; then the tail
-        enc_p = take(encoders, lambda a: a[:q * (m + 1)].reshape(q, m + 1, *a.shape[1:]))
-
-        def channel_run(carry, layers, length):
-            return jax.lax.scan(step_c, carry, layers, reverse=inverse, unroll=min(unroll, length))
-
-        def period(carry, layer):
-            enc_c, enc_s, io_c, io_s = layer
-            runs = [lambda c: channel_run(c, (enc_c, *io_c), m) if m else (c, None),
-                    lambda c: step_s(c, (enc_s, *io_s))]
-            ys = [None, None]
-            for i in (reversed(range(2)) if inverse else range(2)):
-                carry, ys[i] = runs[i](carry)
-            if path:
-                ys = jnp.concatenate(([ys[0]] if m else []) + [ys[1][None]])
-            return carry, (ys if path else None)
-
-        def periods(carry):
-            if not q:
-                return carry, None
-            io_c = tuple(channel[0](a) for a in layers_c) if m else (None, None)
-            layer = (take(enc_p, lambda a: a[:, :m]), take(enc_p, lambda a: a[:, m]), io_c, layers_s)
-            return jax.lax.scan(period, carry, layer, reverse=inverse,
-                                unroll=max(1, min(q, unroll // (m + 1))))
-
-        def tail(carry):
-            if not r:
-                return carry, None
-            enc_t = take(encoders, lambda a: a[q * (m + 1):])
-            return channel_run(carry, (enc_t, *(channel[1](a) for a in layers_c)), r)
-
-        order = (tail, periods) if inverse else (periods, tail)
-        carry, ys_first = order[0](carry)
-        carry, ys_second = order[1](carry)
-        if not path:
-            return carry
-        ys_p, ys_t = (ys_second, ys_first) if inverse else (ys_first, ys_second)
-        steps = [ys_p.reshape(-1, *ys_p.shape[2:])] if q else []
-        return (*carry, jnp.concatenate(steps + ([ys_t] if r else [])))
-
-    def _flow_loop(self, carry, inverse: bool, path: bool):
-        """The same flow as a plain Python loop (scan=False, or kinds without a period)."""
-        spatial, index = self._layer_table()
-        encoders, steps = nnx.state(self.encoders), []
-        order = range(self.config.num_couplings)
-        for i in (reversed(order) if inverse else order):
-            _, io_stack, matrices = self._family(bool(spatial[i]))
-            layer = jax.tree.map(lambda a: a[i], encoders), *jax.tree.map(
-                lambda a: a[int(index[i])], (io_stack, matrices))
-            carry, y = self._coupling_step(bool(spatial[i]), inverse, path)(carry, layer)
-            steps.append(y)
-        if path:
-            return (*carry, jnp.stack(steps[::-1] if inverse else steps))
-        return carry
+        (tokens, logdet), steps = jax.lax.scan(
+            step, (tokens, logdet), (encoder_states, jnp.asarray(spatial), jnp.asarray(index)),
+            reverse=inverse, unroll=min(unroll or cfg.scan_unroll, cfg.num_couplings))
+        return (tokens, logdet, steps) if path else (tokens, logdet)
 
     # -- public -----------------------------------------------------------------------------
     def _run(self, x, mode: str, unroll: int | None = None):

@@ -7,7 +7,6 @@ from flax import nnx
 import jetbook as jb
 from jetbook import splits
 from jetbook.teaching.checks import brute_force_logdet, is_permutation_matrix, randomize_params
-from jetbook.jet import period_plan
 from tests.conftest import make_jet
 
 forward = nnx.jit(lambda m, x: m(x))
@@ -65,28 +64,16 @@ def test_default_pattern_is_four_channel_one_spatial_cycling():
     assert [k for k in kinds if k != "channel"] == list(splits.SPATIAL_KINDS)
 
 
-def test_period_plan_reads_the_default_pattern():
-    plan = lambda n, m: period_plan(jb.JetConfig(image_shape=(8, 8, 1), num_couplings=n,
-                                                 channel_per_spatial=m).coupling_kinds)
-    assert plan(16, 4) == (4, 3, 1) and plan(10, 4) == (4, 2, 0) and plan(7, 2) == (2, 2, 1)
-    assert plan(3, 0) == (0, 3, 0) and plan(3, 9) == (0, 0, 3)
-    assert period_plan(("channel", "checkerboard", "rows")) is None     # runs as a loop
-
-
-@pytest.mark.parametrize("fields", [dict(num_couplings=7), dict(num_couplings=7, coupling_mode="masking"),
-                                    dict(num_couplings=7, channel_per_spatial=2, scan_unroll=3),
-                                    dict(num_couplings=3, channel_per_spatial=0),
-                                    dict(num_couplings=3, channel_per_spatial=9)])
-def test_scan_over_periods_equals_the_loop(fields, images_in_range):
-    scanned = make_jet(rand_scale=0.1, **fields)
-    looped = make_jet(rand_scale=0.1, scan=False, **fields)
+@pytest.mark.parametrize("mode", ["pairing", "masking"])
+def test_scan_and_loop_agree(mode, images_in_range):
+    scanned = make_jet(rand_scale=0.1, num_couplings=7, coupling_mode=mode)
+    looped = make_jet(rand_scale=0.1, num_couplings=7, coupling_mode=mode, scan=False)
     x = images_in_range((2, 8, 8, 1))
     for a, b in zip(forward(scanned, x), forward(looped, x)):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     z = forward(scanned, x)[0]
     for a, b in zip(inverse(scanned, z), inverse(looped, z)):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(scanned.forward_path(x), looped.forward_path(x), atol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("fields", [dict(remat=True), dict(remat=True, remat_policy="dots_saveable"),
