@@ -3,7 +3,7 @@
 Each check raises `ExerciseError` with a hint when the answer is wrong and prints a short
 confirmation when it is right. One module per notebook topic; all checks are re-exported here.
 """
-from jetbook.teaching.exercises._check import ExerciseError, expect_close
+from jetbook.teaching.exercises._check import ExerciseError, expect_close, expect_same_function
 from jetbook.teaching.exercises.welcome import check_latent_dims
 from jetbook.teaching.exercises.change_of_variables import check_lognormal_density
 from jetbook.teaching.exercises.one_coupling import check_coupling_logdet
