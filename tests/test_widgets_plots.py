@@ -15,7 +15,8 @@ from flax import nnx
 
 import jetbook as jb
 from jetbook import images, splits
-from jetbook.teaching import plots, widgets
+from jetbook.teaching import plots, toys, widgets
+from jetbook.teaching.checks import brute_force_logdet
 
 TINY = dict(image_shape=(8, 8, 1), patch_size=2, num_couplings=5, vit_depth=1, vit_width=16,
             vit_heads=2)
@@ -146,18 +147,87 @@ def test_split_explorer_accepts_a_config_and_rejects_bad_input(digit):
         widgets.SplitExplorer(cfg, np.zeros((4, 4, 1)))
 
 
-def test_latent_explorer_shows_the_trace(model, digit):
+def test_latent_explorer_shows_the_trace_on_one_scale(model, digit):
     explorer = widgets.LatentExplorer(model, digit, levels=17)
     x = jnp.asarray(explorer.image)[None]
     np.testing.assert_allclose(x[0], (digit + 0.5) * 2 / 17 - 1, atol=1e-6)
     trace = np.asarray(model.forward_path(x))
     np.testing.assert_array_equal(explorer.last_figure_data, trace[0, 0])
-    for k in (2, model.config.num_couplings):
+    peak = np.abs(trace).max()
+    for k in (0, 2, model.config.num_couplings):
         before = explorer.render_count
         explorer.depth.value = k
-        assert explorer.render_count == before + 1
+        assert explorer.render_count == before + (k != 0)
         np.testing.assert_allclose(explorer.last_figure_data, trace[k, 0], atol=1e-6)
+        # the grey image drawn is the latent over the peak of the WHOLE path, not its own peak
+        shown = np.asarray(explorer.last_figure.axes[1].images[0].get_array())
+        np.testing.assert_allclose((2 * shown - 1) * peak, trace[k, 0, ..., 0], atol=1e-4)
+        assert explorer.last_figure.axes[2].get_xlim() == pytest.approx((-peak, peak))
+    assert np.abs(trace[0]).max() < peak * 0.9    # so an own-peak rescale would have differed
     assert not np.allclose(trace[-1], trace[0])                       # the model is not the identity
+
+
+def test_bijection_explorer_density_and_jacobian_follow_the_sliders():
+    explorer = widgets.BijectionExplorer(n=2000)
+    pngs = [explorer.last_png]
+    for control, value in ((explorer.rate, 1.7), (explorer.offset, -0.8)):
+        control.value = value
+        pngs.append(explorer.last_png)
+        f = toys.SinhMap1D(rate=explorer.rate.value, offset=explorer.offset.value)
+        y = explorer.last_figure_data["y"]
+        np.testing.assert_allclose(explorer.last_figure_data["log_density"],
+                                   toys.pushforward_log_prob(f, y), atol=1e-5)
+        d_inverse = jax.vmap(jax.grad(f.inverse))(jnp.asarray(y))          # autodiff |dx/dy|
+        np.testing.assert_allclose(explorer.last_figure_data["log_jacobian"],
+                                   np.log(np.abs(d_inverse)), atol=1e-4)
+        drawn = explorer.last_figure.axes[0].lines[0].get_ydata()         # the curve on screen
+        np.testing.assert_allclose(drawn, np.exp(toys.pushforward_log_prob(f, y)), atol=1e-5)
+    assert explorer.render_count == 3 and len(set(pngs)) == 3
+    with pytest.raises(ValueError, match="y_range"):
+        widgets.BijectionExplorer(y_range=(2.0, -2.0))
+
+
+def test_coupling_explorer_matches_the_library_and_the_full_jacobian():
+    points = np.random.default_rng(2).standard_normal((16, 2)).astype(np.float32)
+    explorer = widgets.CouplingExplorer(points)
+    np.testing.assert_allclose(explorer.last_figure_data["y"], points, atol=1e-6)   # b=s=0, m=2
+    np.testing.assert_allclose(explorer.last_figure_data["logdet"], 0.0, atol=1e-6)
+    explorer.b.value, explorer.s.value, explorer.m.value = 1.2, -1.5, 3.0
+    assert explorer.render_count == 4
+    b, s, m = 1.2, -1.5, 3.0
+    coupling = lambda p: jnp.concatenate(
+        [p[:, :1], jb.coupling.affine_forward(p[:, 1:], b * p[:, :1], s * p[:, :1], m)[0]], -1)
+    np.testing.assert_allclose(explorer.last_figure_data["y"], coupling(points), atol=1e-5)
+    np.testing.assert_allclose(explorer.last_figure_data["logdet"],
+                               brute_force_logdet(coupling, jnp.asarray(points)), atol=1e-4)
+    colours = explorer.last_figure.axes[1].collections[0].get_array()   # what the dots show
+    np.testing.assert_allclose(colours, explorer.last_figure_data["logdet"], atol=1e-6)
+    with pytest.raises(ValueError, match="points must have shape"):
+        widgets.CouplingExplorer(np.zeros((4, 3)))
+
+
+def test_flow_stepper_steps_through_forward_path():
+    flow = toys.ToyFlow(num_couplings=3, hidden=4, depth=1, rngs=nnx.Rngs(0))
+    rng = np.random.default_rng(3)
+    nnx.update(flow, jax.tree.map(lambda p: p + 0.3 * rng.standard_normal(p.shape).astype(np.float32),
+                                  nnx.state(flow, nnx.Param)))           # away from the identity
+    points = rng.standard_normal((32, 2)).astype(np.float32)
+    stepper = widgets.FlowStepper(flow, points)
+    trace = np.asarray(flow.forward_path(points))
+    np.testing.assert_array_equal(stepper.last_figure_data, points)
+    stepper.back.click()                                              # clamped at depth 0
+    assert stepper.depth.value == 0 and stepper.render_count == 1
+    for k in (1, 2, 3, 3):
+        stepper.step.click()
+        assert stepper.depth.value == k
+        np.testing.assert_allclose(stepper.last_figure_data, trace[k], atol=1e-5)
+        drawn = stepper.last_figure.axes[0].collections[0].get_offsets()
+        np.testing.assert_allclose(drawn, trace[k], atol=1e-5)
+    assert stepper.render_count == 4                                  # no redraw past the end
+    np.testing.assert_allclose(stepper.last_figure_data, flow(points)[0], atol=1e-5)
+    assert not np.allclose(trace[-1], trace[0])
+    with pytest.raises(ValueError, match="flow must be"):
+        widgets.FlowStepper(jb.JetConfig(**TINY), points)
 
 
 def test_sample_explorer_matches_jb_sample(model):

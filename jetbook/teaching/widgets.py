@@ -2,10 +2,10 @@
 
 Each explorer keeps its controls as attributes (so code and tests can drive them), its root
 widget as `.widget` (displaying the explorer displays it), and after every redraw
-`render_count`, `last_png` (the figure as PNG bytes) and `last_figure_data` (the array it
-shows, in the library's own units). Figures are drawn off-screen with the Agg renderer and
-placed in an `ipywidgets.Output`; outside a notebook nothing is displayed, but everything is
-still computed and recorded.
+`render_count`, `last_figure` (the matplotlib Figure), `last_png` (it as PNG bytes) and
+`last_figure_data` (what it shows, in the library's own units). Figures are drawn off-screen
+with the Agg renderer and placed in an `ipywidgets.Output`; outside a notebook nothing is
+displayed, but everything is still computed and recorded.
 """
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ from jetbook.config import JetConfig
 from jetbook.jet import Jet
 from jetbook.likelihood import bin_centres
 from jetbook.sampling import sample
-from jetbook.teaching import plots
+from jetbook.coupling import affine_forward
+from jetbook.teaching import plots, toys
 
 
 class _FigureWidget:
@@ -37,6 +38,7 @@ class _FigureWidget:
         self.output = ipywidgets.Output()
         self.widget = ipywidgets.VBox(list(controls) + [self.output])
         self.render_count = 0
+        self.last_figure: Figure | None = None
         self.last_png: bytes | None = None
         self.last_figure_data = None
 
@@ -46,7 +48,7 @@ class _FigureWidget:
     def _show(self, fig: Figure, data) -> None:
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-        self.last_png = buffer.getvalue()
+        self.last_figure, self.last_png = fig, buffer.getvalue()
         self.last_figure_data = data
         self.render_count += 1
         # Replace the Output's content from the kernel side: no display machinery needed, so
@@ -71,6 +73,160 @@ def _to_model_space(image, levels: int) -> np.ndarray:
     if np.issubdtype(a.dtype, np.integer):
         return np.asarray(bin_centres(a, levels))
     return a.astype(np.float32)
+
+
+class BijectionExplorer(_FigureWidget):
+    """Drag the two parameters of y = sinh(rate * x + offset), x ~ N(0, 1), and watch the
+    density of y and the Jacobian factor |dx/dy| change together.
+
+    Both panels share the y axis: the density is p_x(f^-1(y)) * |dx/dy| (the formula, over a
+    histogram of pushed samples), and the factor below it is where f squeezes (> 1) or
+    stretches (< 1) the line.
+    """
+
+    def __init__(self, *, rate: float = 1.0, offset: float = 0.5, n: int = 20_000,
+                 y_range=(-6.0, 6.0), seed: int = 0):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        if len(y_range) != 2 or not y_range[0] < y_range[1]:
+            raise ValueError(f"y_range must be (low, high) with low < high, got {y_range!r}")
+        self.rate = ipywidgets.FloatSlider(value=rate, min=0.25, max=2.5, step=0.05,
+                                           description="rate", continuous_update=False)
+        self.offset = ipywidgets.FloatSlider(value=offset, min=-2.0, max=2.0, step=0.1,
+                                             description="offset", continuous_update=False)
+        super().__init__([ipywidgets.HBox([self.rate, self.offset])])
+        self.x_samples = np.random.default_rng(seed).standard_normal(n).astype(np.float32)
+        self.y_grid = np.linspace(*y_range, 481, dtype=np.float32)
+        for control in (self.rate, self.offset):
+            control.observe(lambda change: self.render(), names="value")
+        self.render()
+
+    @property
+    def bijection(self) -> toys.SinhMap1D:
+        return toys.SinhMap1D(rate=float(self.rate.value), offset=float(self.offset.value))
+
+    def render(self) -> None:
+        f, y = self.bijection, self.y_grid
+        x = f.inverse(y)
+        log_jacobian = np.asarray(-f.log_abs_derivative(x))                 # log|dx/dy|
+        log_density = np.asarray(toys.normal_log_prob(x) + log_jacobian)   # log p_y(y)
+        fig = Figure(figsize=(7.5, 5.0))
+        top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+        counts, edges = np.histogram(np.asarray(f.forward(self.x_samples)), bins=96, range=(y[0], y[-1]))
+        top.stairs(counts / (len(self.x_samples) * (edges[1] - edges[0])), edges, fill=True,
+                   color="0.8", label="samples of f(x)")   # per all samples, also those off-screen
+        top.plot(y, np.exp(log_density), color=plots.X1_COLOR, lw=2, label="p_x(f⁻¹(y)) · |dx/dy|")
+        top.plot(y, np.exp(np.asarray(toys.normal_log_prob(x))), "--", color=plots.X2_COLOR,
+                 lw=1, label="p_x(f⁻¹(y)) alone")
+        top.set_ylim(0, 1.0)
+        top.set_ylabel("density of y")
+        top.set_title(f"y = sinh({f.rate:.2f} x + {f.offset:.1f})")
+        top.legend(frameon=False, fontsize=8)
+        bottom.semilogy(y, np.exp(log_jacobian), color="k")
+        bottom.axhline(1.0, color="0.6", lw=0.8, ls=":")
+        bottom.set_ylabel("|dx/dy|  (1-D Jacobian)")
+        bottom.set_xlabel("y")
+        self._show(fig, {"y": y, "log_density": log_density, "log_jacobian": log_jacobian})
+
+
+class CouplingExplorer(_FigureWidget):
+    """One affine coupling on a 2-D point cloud, with a linear conditioner you set by hand:
+    x1 (the first coordinate) is kept and y2 = (x2 + b * x1) * sigmoid(s * x1) * m.
+
+    Points are coloured by their log|det J| = log(sigmoid(s * x1) * m), computed by
+    `jetbook.coupling.affine_forward`: it depends on x1 alone, and b never changes it.
+    """
+
+    def __init__(self, points=None, *, b: float = 0.0, s: float = 0.0, m: float = 2.0,
+                 lim: float = 4.0):
+        if points is None:
+            points = np.random.default_rng(0).standard_normal((600, 2))
+        points = np.asarray(points, np.float32)
+        if points.ndim != 2 or points.shape[1] != 2:
+            raise ValueError(f"points must have shape (N, 2), got {points.shape}")
+        self.points, self.lim = points, float(lim)
+        self.b = ipywidgets.FloatSlider(value=b, min=-2.0, max=2.0, step=0.1, description="b",
+                                        continuous_update=False)
+        self.s = ipywidgets.FloatSlider(value=s, min=-3.0, max=3.0, step=0.1, description="s",
+                                        continuous_update=False)
+        self.m = ipywidgets.FloatSlider(value=m, min=0.5, max=4.0, step=0.1, description="m",
+                                        continuous_update=False)
+        super().__init__([ipywidgets.HBox([self.b, self.s, self.m])])
+        for control in (self.b, self.s, self.m):
+            control.observe(lambda change: self.render(), names="value")
+        self.render()
+
+    def render(self) -> None:
+        b, s, m = (float(c.value) for c in (self.b, self.s, self.m))
+        x1, x2 = self.points[:, :1], self.points[:, 1:]
+        y2, logdet = affine_forward(x2, b * x1, s * x1, m)
+        y, logdet = np.concatenate([x1, np.asarray(y2)], -1), np.asarray(logdet)
+        fig = Figure(figsize=(9.6, 4.2))
+        axes = fig.subplots(1, 2)
+        axes[0].scatter(*self.points.T, s=4, color="0.5")
+        axes[0].set_title("x  (x1 across, x2 up)")
+        dots = axes[1].scatter(*y.T, s=4, c=logdet, cmap="RdBu_r", vmin=-2.5, vmax=2.5)
+        axes[1].set_title(f"y: b(x1) = {b:.1f}·x1, s(x1) = {s:.1f}·x1, m = {m:.1f}\n"
+                          f"mean log|det J| = {logdet.mean():+.3f}", fontsize=9)
+        fig.colorbar(dots, ax=axes[1], label="log|det J| of each point")
+        for ax in axes:
+            ax.set(xlim=(-self.lim, self.lim), ylim=(-self.lim, self.lim), aspect="equal")
+        self._show(fig, {"x": self.points, "y": y, "logdet": logdet})
+
+
+class FlowStepper(_FigureWidget):
+    """Step a 2-D toy flow (`toys.ToyFlow`) one coupling at a time: a grid of x-space lines
+    and the data, after coupling k, beside the histogram of each coordinate against N(0, 1).
+
+    The whole path is computed once (`flow.forward_path`); the slider and the two buttons only
+    choose which depth to draw.
+    """
+
+    def __init__(self, flow, points, *, lim: float = 4.0, num_lines: int = 13):
+        if not isinstance(flow, toys.ToyFlow):
+            raise ValueError(f"flow must be a jetbook.teaching.toys.ToyFlow, got {type(flow).__name__}")
+        points = np.asarray(points, np.float32)
+        if points.ndim != 2 or points.shape[1] != 2:
+            raise ValueError(f"points must have shape (N, 2), got {points.shape}")
+        self.flow, self.points, self.lim = flow, points, float(lim)
+        t = np.linspace(-3.0, 3.0, 96, dtype=np.float32)
+        levels = np.linspace(-3.0, 3.0, num_lines, dtype=np.float32)
+        lines = [np.stack([t, np.full_like(t, c)], -1) for c in levels] + \
+                [np.stack([np.full_like(t, c), t], -1) for c in levels]
+        path = np.asarray(flow.forward_path(np.concatenate([points] + lines)))   # (K+1, N + L*T, 2)
+        self.path = path[:, :len(points)]
+        self.line_path = path[:, len(points):].reshape(len(path), len(lines), len(t), 2)
+        k_max = flow.num_couplings
+        self.depth = ipywidgets.IntSlider(value=0, min=0, max=k_max, description="depth",
+                                          continuous_update=False)
+        self.back = ipywidgets.Button(description="◀ back")
+        self.step = ipywidgets.Button(description="step ▶")
+        super().__init__([ipywidgets.HBox([self.depth, self.back, self.step])])
+        self.back.on_click(lambda button: setattr(self.depth, "value", max(0, self.depth.value - 1)))
+        self.step.on_click(lambda button: setattr(self.depth, "value", min(k_max, self.depth.value + 1)))
+        self.depth.observe(lambda change: self.render(), names="value")
+        self.render()
+
+    def render(self) -> None:
+        k = self.depth.value
+        pts = self.path[k]
+        fig = Figure(figsize=(9.6, 4.2))
+        axes = fig.subplots(1, 2)
+        for line in self.line_path[k]:
+            axes[0].plot(line[:, 0], line[:, 1], color="0.7", lw=0.5)
+        axes[0].scatter(*pts.T, s=2, c=self.points[:, 0], cmap="coolwarm")
+        moved = "" if k == 0 else f": coordinate {2 - (k - 1) % 2} moved, given the other"  # coupling k-1 keeps (k-1) % 2
+        axes[0].set_title(("data x" if k == 0 else f"after coupling {k}") + moved, fontsize=9)
+        axes[0].set(xlim=(-self.lim, self.lim), ylim=(-self.lim, self.lim), aspect="equal")
+        grid = np.linspace(-self.lim, self.lim, 200)
+        for i, color in ((0, plots.X1_COLOR), (1, plots.X2_COLOR)):
+            axes[1].hist(pts[:, i], bins=50, range=(-self.lim, self.lim), density=True,
+                         color=color, alpha=0.5, label=f"coordinate {i + 1}")
+        axes[1].plot(grid, np.exp(np.asarray(toys.normal_log_prob(grid))), "k--", lw=1, label="N(0,1)")
+        std = pts.std(0)
+        axes[1].set_title(f"std of the coordinates: {std[0]:.2f}, {std[1]:.2f}", fontsize=9)
+        axes[1].legend(frameon=False, fontsize=8)
+        self._show(fig, pts)
 
 
 class SplitExplorer(_FigureWidget):
@@ -141,7 +297,11 @@ class SplitExplorer(_FigureWidget):
 
 class LatentExplorer(_FigureWidget):
     """An image on its way through the flow: a slider over depth shows the latent after each
-    coupling (`Jet.forward_path`), next to a histogram of its values against N(0, 1)."""
+    coupling (`Jet.forward_path`), next to a histogram of its values against N(0, 1).
+
+    Every depth is drawn on one colour scale and one histogram range (the largest |value| on
+    the whole path), so the change of scale from pixels in [-1, 1] to a unit Gaussian shows.
+    """
 
     def __init__(self, model, image, *, levels: int = 256):
         if not isinstance(model, Jet):
@@ -150,6 +310,7 @@ class LatentExplorer(_FigureWidget):
         self.model, self.levels = model, levels
         self.image = _to_model_space(_single_image(image, cfg.image_shape), levels)
         self.path = np.asarray(model.forward_path(jnp.asarray(self.image)[None]))[:, 0]   # (N+1, H, W, C)
+        self.peak = max(float(np.abs(self.path).max()), 1e-6)
         self.depth = ipywidgets.IntSlider(value=0, min=0, max=cfg.num_couplings, description="depth",
                                           continuous_update=False)
         super().__init__([self.depth])
@@ -163,14 +324,16 @@ class LatentExplorer(_FigureWidget):
         axes = fig.subplots(1, 3)
         plots.show_image(axes[0], plots.to_unit_range(self.image), interpolation="nearest")
         axes[0].set_title("input x")
-        peak = max(float(np.abs(z).max()), 1e-6)
-        plots.show_image(axes[1], plots.to_unit_range(z / peak), interpolation="nearest")
-        axes[1].set_title("input (depth 0)" if k == 0 else f"after coupling {k} ({kinds[k - 1]})")
+        plots.show_image(axes[1], plots.to_unit_range(z / self.peak), interpolation="nearest")
+        axes[1].set_title(("input (depth 0)" if k == 0 else f"after coupling {k} ({kinds[k - 1]})")
+                          + f"\ngrey scale: ±{self.peak:.2f} at every depth", fontsize=9)
         for ax in axes[:2]:
             ax.set_axis_off()
-        axes[2].hist(z.ravel(), bins=40, density=True, color=plots.X1_COLOR, alpha=0.7)
-        grid = np.linspace(-4, 4, 200)
+        axes[2].hist(z.ravel(), bins=40, range=(-self.peak, self.peak), density=True,
+                     color=plots.X1_COLOR, alpha=0.7)
+        grid = np.linspace(-self.peak, self.peak, 200)
         axes[2].plot(grid, np.exp(-grid ** 2 / 2) / math.sqrt(2 * math.pi), "k--", lw=1, label="N(0,1)")
+        axes[2].set_xlim(-self.peak, self.peak)
         axes[2].set_title(f"values: std {z.std():.2f}")
         axes[2].legend(frameon=False)
         self._show(fig, z)
@@ -178,7 +341,8 @@ class LatentExplorer(_FigureWidget):
 
 class SampleExplorer(_FigureWidget):
     """Samples `jb.sample(model, key(seed), n, temperature)`: a temperature slider, a seed
-    field and a button for a new seed. The inverse flow is compiled once, not per redraw."""
+    field and a button for a new seed. Only the first draw compiles: `jb.sample` reuses the
+    model's compiled inverse for the same n, and the temperature is traced."""
 
     def __init__(self, model, levels: int = 256, *, n: int = 16, ncols: int | None = None,
                  temperature: float = 1.0, seed: int = 0):
