@@ -195,6 +195,27 @@ assert bool(jnp.all((scale > 0) & (scale < M)))
 assert float(jax.nn.sigmoid(0.0) * M) == 1.0
 
 # %% [markdown]
+# ### Try it: b, s and m on a point cloud
+#
+# One coupling on 2-D Gaussian points: $x_1$ (across) is kept, $x_2$ (up) is shifted and
+# scaled. To have something to drag, the conditioner is linear, $b(x_1) = b\,x_1$ and
+# $s(x_1) = s\,x_1$. Each point is coloured by its $\log|\det J| = \log(\mathrm{sigmoid}(s\,x_1)\cdot m)$.
+# Things to try: $b$ shears the cloud but never changes a colour; $s$ squeezes one side and
+# stretches the other, so the colour changes across $x_1$ only; $m$ shifts every log-det by the
+# same $\log m$; and $b = s = 0$, $m = 2$ is the identity with log-det 0 everywhere.
+
+# %%
+from jetbook.teaching import widgets
+
+coupling_explorer = widgets.CouplingExplorer(b=0.5, s=1.0, m=M)
+cloud = coupling_explorer.last_figure_data            # x, y and the log-det of every point
+cloud_x1 = cloud["x"][:, 0]
+assert jnp.allclose(cloud["logdet"], jnp.log(jax.nn.sigmoid(1.0 * cloud_x1) * M), atol=1e-5)
+assert jnp.allclose(cloud["y"][:, 1], (cloud["x"][:, 1] + 0.5 * cloud_x1)
+                    * jax.nn.sigmoid(1.0 * cloud_x1) * M, atol=1e-5)
+coupling_explorer
+
+# %% [markdown]
 # ## A zero last layer is the identity
 #
 # If the conditioner's last layer is all zeros, then $b = 0$ and $s = 0$, so the scale is one

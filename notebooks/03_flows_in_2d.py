@@ -229,6 +229,25 @@ assert jnp.allclose(traced_data[-1], moons_flow(data)[0], atol=1e-6)    # trace 
 assert float(jnp.abs(z_data.mean(0)).max()) < 0.3 and float(jnp.abs(z_data.std(0) - 1).max()) < 0.3
 
 # %% [markdown]
+# ### Try it: step through the flow
+#
+# The figure above skips most layers. Step through all of them with the buttons (or the
+# slider): each coupling moves one coordinate, given the other, so the grid bends along one
+# axis at a time. On the right, the histogram of each coordinate moves towards the dashed
+# $\mathcal N(0, 1)$.
+
+# %%
+from jetbook.teaching import widgets
+
+stepper = widgets.FlowStepper(moons_flow, data)
+stepper.step.click()                                  # what pressing "step" does
+assert jnp.allclose(stepper.last_figure_data, traced_data[1], atol=1e-5)
+stepper.depth.value = K
+assert jnp.allclose(stepper.last_figure_data, z_data, atol=1e-5)
+stepper.depth.value = 0
+stepper
+
+# %% [markdown]
 # ## Recap
 # - A flow is a stack of couplings; alternating which coordinate stays fixed lets every
 #   coordinate be transformed, conditioned on the others.

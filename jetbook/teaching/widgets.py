@@ -182,20 +182,22 @@ class FlowStepper(_FigureWidget):
     choose which depth to draw.
     """
 
-    def __init__(self, flow, points, *, lim: float = 4.0, num_lines: int = 13):
+    def __init__(self, flow, points, *, lim: float = 4.0, num_lines: int = 16):
         if not isinstance(flow, toys.ToyFlow):
             raise ValueError(f"flow must be a jetbook.teaching.toys.ToyFlow, got {type(flow).__name__}")
         points = np.asarray(points, np.float32)
         if points.ndim != 2 or points.shape[1] != 2:
             raise ValueError(f"points must have shape (N, 2), got {points.shape}")
         self.flow, self.points, self.lim = flow, points, float(lim)
-        t = np.linspace(-3.0, 3.0, 96, dtype=np.float32)
+        # 2 * num_lines lines of 128 points on [-3, 3]^2: with 16 lines that is 4096 points, the
+        # batch size notebook 03 already traced, so the eager flow reuses its compiled ops
+        t = np.linspace(-3.0, 3.0, 128, dtype=np.float32)
         levels = np.linspace(-3.0, 3.0, num_lines, dtype=np.float32)
         lines = [np.stack([t, np.full_like(t, c)], -1) for c in levels] + \
                 [np.stack([np.full_like(t, c), t], -1) for c in levels]
-        path = np.asarray(flow.forward_path(np.concatenate([points] + lines)))   # (K+1, N + L*T, 2)
-        self.path = path[:, :len(points)]
-        self.line_path = path[:, len(points):].reshape(len(path), len(lines), len(t), 2)
+        self.path = np.asarray(flow.forward_path(points))                      # (K+1, N, 2)
+        self.line_path = np.asarray(flow.forward_path(np.concatenate(lines))).reshape(
+            -1, len(lines), len(t), 2)                                            # (K+1, L, T, 2)
         k_max = flow.num_couplings
         self.depth = ipywidgets.IntSlider(value=0, min=0, max=k_max, description="depth",
                                           continuous_update=False)
