@@ -138,9 +138,16 @@ def screenshots(tmp_path_factory):
 
 
 def _wait(condition, timeout: float, what: str):
+    """Poll `condition` until it returns something truthy. An element that JupyterLab replaced
+    while it was being read (a redrawn output) counts as "not yet"."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = condition()
+        try:
+            value = condition()
+        except StaleElementReferenceException:
+            value = None
         if value:
             return value
         time.sleep(0.25)
@@ -197,9 +204,7 @@ def test_widget_runs_and_responds_in_jupyterlab(name, lab, browser, screenshots)
     marker, labels, to_move = WIDGET_NOTEBOOKS[name]
     browser.get(f"{lab}/lab/tree/{name}.ipynb?reset")
     _wait(lambda: browser.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell"), 60, "the notebook")
-    _wait(lambda: "Idle" in browser.find_element(By.CSS_SELECTOR, ".jp-Toolbar").get_attribute("innerHTML")
-          or browser.find_elements(By.CSS_SELECTOR, ".jp-Notebook-ExecutionIndicator[data-status='idle']"),
-          60, "the kernel")
+
     def widget_cells():
         return [c for c in browser.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell")
                 if marker in c.find_element(By.CSS_SELECTOR, ".jp-InputArea").get_attribute("textContent")]
@@ -222,8 +227,8 @@ def test_widget_runs_and_responds_in_jupyterlab(name, lab, browser, screenshots)
     print(f"{name}: ran to the widget in {time.monotonic() - start:.1f} s")
     browser.execute_script("arguments[0].scrollIntoView({block: 'start'});", cell)
     cell.screenshot(str(screenshots / f"{name}-1-before.png"))
-    before = _figure(cell)
-    _move(browser, _controls(cell)[to_move])
+    before = _wait(lambda: _figure(cell), 30, f"{name}: the figure")
+    _wait(lambda: _move(browser, _controls(cell)[to_move]) or True, 30, f"{name}: moving {to_move!r}")
     _wait(lambda: _figure(cell) not in ("", before), 60, f"{name}: a new figure after moving {to_move!r}")
     cell.screenshot(str(screenshots / f"{name}-2-after.png"))
 

@@ -211,8 +211,8 @@ def test_flow_stepper_steps_through_forward_path():
     rng = np.random.default_rng(3)
     nnx.update(flow, jax.tree.map(lambda p: p + 0.3 * rng.standard_normal(p.shape).astype(np.float32),
                                   nnx.state(flow, nnx.Param)))           # away from the identity
-    points = rng.standard_normal((32, 2)).astype(np.float32)
-    stepper = widgets.FlowStepper(flow, points)
+    points = rng.standard_normal((1024, 2)).astype(np.float32)    # as many as the grid lines'
+    stepper = widgets.FlowStepper(flow, points, num_lines=4)          # points: one set of compiles
     trace = np.asarray(flow.forward_path(points))
     np.testing.assert_array_equal(stepper.last_figure_data, points)
     stepper.back.click()                                              # clamped at depth 0
