@@ -185,6 +185,8 @@ def test_bijection_explorer_density_and_jacobian_follow_the_sliders():
     assert explorer.render_count == 3 and len(set(pngs)) == 3
     with pytest.raises(ValueError, match="y_range"):
         widgets.BijectionExplorer(y_range=(2.0, -2.0))
+    with pytest.raises(ValueError, match=r"rate must be in \[0.25, 2.5\], got 0"):
+        widgets.BijectionExplorer(rate=0)                             # not a bijection
 
 
 def test_coupling_explorer_matches_the_library_and_the_full_jacobian():
@@ -204,6 +206,8 @@ def test_coupling_explorer_matches_the_library_and_the_full_jacobian():
     np.testing.assert_allclose(colours, explorer.last_figure_data["logdet"], atol=1e-6)
     with pytest.raises(ValueError, match="points must have shape"):
         widgets.CouplingExplorer(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match=r"m must be in \[0.5, 4.0\]"):
+        widgets.CouplingExplorer(points, m=10.0)
 
 
 def test_flow_stepper_steps_through_forward_path():

@@ -24,10 +24,10 @@ from matplotlib.figure import Figure
 
 from jetbook import splits
 from jetbook.config import JetConfig
+from jetbook.coupling import affine_forward
 from jetbook.jet import Jet
 from jetbook.likelihood import bin_centres
 from jetbook.sampling import sample
-from jetbook.coupling import affine_forward
 from jetbook.teaching import plots, toys
 
 
@@ -75,6 +75,14 @@ def _to_model_space(image, levels: int) -> np.ndarray:
     return a.astype(np.float32)
 
 
+def _slider(description: str, value, low: float, high: float, step: float) -> ipywidgets.FloatSlider:
+    """A slider that redraws on release; a start value outside its range is an error, not clamped."""
+    if not low <= value <= high:
+        raise ValueError(f"{description} must be in [{low}, {high}], got {value!r}")
+    return ipywidgets.FloatSlider(value=value, min=low, max=high, step=step, description=description,
+                                  continuous_update=False)
+
+
 class BijectionExplorer(_FigureWidget):
     """Drag the two parameters of y = sinh(rate * x + offset), x ~ N(0, 1), and watch the
     density of y and the Jacobian factor |dx/dy| change together.
@@ -90,10 +98,8 @@ class BijectionExplorer(_FigureWidget):
             raise ValueError(f"n must be a positive int, got {n!r}")
         if len(y_range) != 2 or not y_range[0] < y_range[1]:
             raise ValueError(f"y_range must be (low, high) with low < high, got {y_range!r}")
-        self.rate = ipywidgets.FloatSlider(value=rate, min=0.25, max=2.5, step=0.05,
-                                           description="rate", continuous_update=False)
-        self.offset = ipywidgets.FloatSlider(value=offset, min=-2.0, max=2.0, step=0.1,
-                                             description="offset", continuous_update=False)
+        self.rate = _slider("rate", rate, 0.25, 2.5, 0.05)
+        self.offset = _slider("offset", offset, -2.0, 2.0, 0.1)
         super().__init__([ipywidgets.HBox([self.rate, self.offset])])
         self.x_samples = np.random.default_rng(seed).standard_normal(n).astype(np.float32)
         self.y_grid = np.linspace(*y_range, 481, dtype=np.float32)
@@ -145,12 +151,9 @@ class CouplingExplorer(_FigureWidget):
         if points.ndim != 2 or points.shape[1] != 2:
             raise ValueError(f"points must have shape (N, 2), got {points.shape}")
         self.points, self.lim = points, float(lim)
-        self.b = ipywidgets.FloatSlider(value=b, min=-2.0, max=2.0, step=0.1, description="b",
-                                        continuous_update=False)
-        self.s = ipywidgets.FloatSlider(value=s, min=-3.0, max=3.0, step=0.1, description="s",
-                                        continuous_update=False)
-        self.m = ipywidgets.FloatSlider(value=m, min=0.5, max=4.0, step=0.1, description="m",
-                                        continuous_update=False)
+        self.b = _slider("b", b, -2.0, 2.0, 0.1)
+        self.s = _slider("s", s, -3.0, 3.0, 0.1)
+        self.m = _slider("m", m, 0.5, 4.0, 0.1)
         super().__init__([ipywidgets.HBox([self.b, self.s, self.m])])
         for control in (self.b, self.s, self.m):
             control.observe(lambda change: self.render(), names="value")
