@@ -177,6 +177,13 @@ def _controls(cell) -> dict:
     return found
 
 
+def _tracebacks(page) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    stderr = page.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    return [o.text for o in stderr if "Error" in o.text or "Traceback" in o.text]
+
+
 def _figure(cell) -> str:
     from selenium.webdriver.common.by import By
 
@@ -215,14 +222,12 @@ def test_widget_runs_and_responds_in_jupyterlab(name, lab, browser, screenshots)
     _run_menu(browser, "notebook:run-all-above")
     _run_menu(browser, "notebook:run-cell")
     start = time.monotonic()
-    try:
-        _wait(lambda: all(c in _controls(cell) for c in labels) and _figure(cell), 240,
-              f"{name}: the widget's controls {labels} and figure")
+    try:   # stop at the first traceback rather than waiting out the timeout
+        _wait(lambda: _tracebacks(browser) or (all(c in _controls(cell) for c in labels) and _figure(cell)),
+              240, f"{name}: the widget's controls {labels} and figure")
     finally:
-        errors = [o.text for o in browser.find_elements(
-            By.CSS_SELECTOR, ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-            if "Error" in o.text or "Traceback" in o.text]
         browser.save_screenshot(str(screenshots / f"{name}-page.png"))
+    errors = _tracebacks(browser)
     assert not errors, f"{name}: a cell failed in the browser:\n{errors[0][:2000]}"
     print(f"{name}: ran to the widget in {time.monotonic() - start:.1f} s")
     browser.execute_script("arguments[0].scrollIntoView({block: 'start'});", cell)
