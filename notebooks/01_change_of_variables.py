@@ -134,8 +134,9 @@ assert jnp.allclose(toys.pushforward_log_prob(affine, y_grid), normal_1_2, atol=
 # density of $y$ (the formula over a histogram of pushed samples); the bottom one is the 1-D
 # Jacobian factor $|\mathrm{d}x/\mathrm{d}y| = 1/|f'(x)|$ on the same $y$ axis. Wherever the
 # factor drops, the density drops with it: a larger rate stretches the tails, the factor falls
-# there, and the mass spreads thin. The offset slides the flat middle of $\sinh$ off centre and
-# skews the density. The check below recomputes the drawn curves with the formula above.
+# there, and the mass spreads thin. The offset moves the centre of the Gaussian away from the
+# flat middle of $\sinh$ (at $y = 0$), which skews the density. The check below recomputes the
+# drawn curves with the formula above.
 
 # %%
 from jetbook.teaching import widgets
