@@ -229,6 +229,28 @@ assert jnp.allclose(traced_data[-1], moons_flow(data)[0], atol=1e-6)    # trace 
 assert float(jnp.abs(z_data.mean(0)).max()) < 0.3 and float(jnp.abs(z_data.std(0) - 1).max()) < 0.3
 
 # %% [markdown]
+# ## Exercise: the log-likelihood of a stacked flow
+#
+# Training and the density plots above rest on `flow.log_prob`. Write it yourself: complete
+# `stacked_log_prob(flow, x)`, which returns $\log p(x)$ (natural log, one number per point) for a
+# `ToyFlow` and points `x` of shape (B, 2), using only `flow(x)` (which returns $z$ and the summed
+# $\log|\det \partial z/\partial x|$) and `toys.normal_log_prob`. The check runs it on random
+# flows that are far from the identity.
+
+# %%
+def stacked_log_prob(flow, x):
+    """(B,) log p(x) under a flow with a standard normal base."""
+    raise NotImplementedError  # your code
+
+# %% tags=["solution"]
+def stacked_log_prob(flow, x):
+    z, logdet = flow(x)
+    return toys.normal_log_prob(z).sum(-1) + logdet
+
+# %%
+jb.exercises.check_flow_log_prob(stacked_log_prob)
+
+# %% [markdown]
 # ## Recap
 # - A flow is a stack of couplings; alternating which coordinate stays fixed lets every
 #   coordinate be transformed, conditioned on the others.
