@@ -34,13 +34,18 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is left untouched."""
 
 
+def learning_rate_schedule(config: TrainConfig) -> optax.Schedule:
+    """Linear warmup from 0 to `learning_rate`, then cosine decay to 0 at `steps`."""
+    warmup = min(config.warmup_steps, config.steps - 1) if config.steps > 1 else 0
+    return optax.warmup_cosine_decay_schedule(0.0, config.learning_rate, warmup, config.steps,
+                                              end_value=0.0)
+
+
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     """AdamW (b2=0.95) on a warmup + cosine schedule, after global-norm clipping."""
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0, config.learning_rate, min(config.warmup_steps, config.steps - 1) if config.steps > 1 else 0,
-        config.steps, end_value=0.0)
     return optax.chain(optax.clip_by_global_norm(config.grad_clip),
-                       optax.adamw(schedule, b2=config.b2, weight_decay=config.weight_decay))
+                       optax.adamw(learning_rate_schedule(config), b2=config.b2,
+                                   weight_decay=config.weight_decay))
 
 
 def loss_fn(model: Jet, images, key, levels: int):
