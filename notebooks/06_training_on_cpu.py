@@ -18,9 +18,10 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/06_training_on_cpu.ipynb)
 #
-# **Runtime:** full budget about 8 minutes on a 2-core CPU (measured 7.6 min: 4.8 min of
-# digits training, 2.2 min of photo patches; longer when other jobs share the machine);
-# quick mode (`JETBOOK_QUICK=1`, a few dozen steps) 1 to 1.5 minutes (measured 62 to 90 s).
+# **Runtime:** full budget about 10 minutes on a 2-core CPU (measured 7.6 min before the
+# β₂ comparison was added: 4.8 min of digits training, 2.2 min of photo patches; the comparison
+# trains the digits model twice more for 300 steps, roughly 2 more minutes, not yet measured);
+# quick mode (`JETBOOK_QUICK=1`, a few dozen steps) about 1.5 minutes.
 #
 # **You will learn**
 # - the training recipe: AdamW with $\beta_2 = 0.95$ and why, a cosine learning-rate decay,
