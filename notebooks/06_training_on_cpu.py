@@ -214,7 +214,7 @@ for b2, losses in b2_losses.items():
 ax.set(xlabel="step", ylabel="train bits / dim (one batch)", title="the same run, two values of b2")
 ax.legend()
 plt.show()
-last = max(1, CMP_STEPS // 10)
+last = max(3, CMP_STEPS // 10)
 for b2, losses in b2_losses.items():
     print(f"b2 = {b2}: mean of the last {last} steps {losses[-last:].mean():.3f} bpd, "
           f"largest rise from one step to the next {np.diff(losses).max():+.3f}")
@@ -323,7 +323,8 @@ ax.set(xlabel="step", ylabel="bits / dim", title="the same evaluation on seen an
 ax.legend()
 plt.show()
 if not jb.quick_mode():
-    assert train_eval[-1] < test_eval[-1]          # by the end it fits its own images better
+    gaps = test_eval - train_eval
+    assert gaps[-1] > 0 and gaps[-1] > gaps[0]     # it fits its own images better, more and more
 
 # %% [markdown]
 # After the full budget the training digits score better than the test digits, and the gap
