@@ -134,7 +134,7 @@ assert math.isclose(float(schedule(train_config.warmup_steps)), train_config.lea
 
 all_steps = np.arange(train_config.steps + 1)
 fig, ax = plt.subplots(figsize=(6, 2.6))
-ax.plot(all_steps, jax.vmap(schedule)(all_steps))
+ax.plot(all_steps, schedule(all_steps))                 # optax schedules take arrays
 ax.axvline(train_config.warmup_steps, color="grey", ls=":", lw=1)
 ax.text(train_config.warmup_steps, 0, " end of warmup", fontsize=8, va="bottom")
 ax.set(xlabel="step", ylabel="learning rate", title="warmup, then cosine decay to zero")
