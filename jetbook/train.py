@@ -2,7 +2,9 @@
 
 `train_and_evaluate(model_config, train_config, workdir)` trains a Jet on bits per dimension
 with `train_step` (the one training step: the benchmark and the notebooks use it too),
-evaluates a fixed held-out subset, writes metrics.jsonl, sample grids and Orbax checkpoints,
+evaluates a fixed held-out subset (and, for in-memory data, as many training images scored the
+same way, `train_eval_bpd`: the train/test gap), writes metrics.jsonl, sample grids and Orbax
+checkpoints,
 and resumes from the latest checkpoint when `workdir` already holds one. Batches and noise
 are pure functions of (seed, step), so a resumed run repeats an uninterrupted one exactly.
 """
@@ -34,13 +36,18 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is left untouched."""
 
 
+def learning_rate_schedule(config: TrainConfig) -> optax.Schedule:
+    """Linear warmup from 0 to `learning_rate`, then cosine decay to 0 at `steps`."""
+    warmup = min(config.warmup_steps, config.steps - 1) if config.steps > 1 else 0
+    return optax.warmup_cosine_decay_schedule(0.0, config.learning_rate, warmup, config.steps,
+                                              end_value=0.0)
+
+
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     """AdamW (b2=0.95) on a warmup + cosine schedule, after global-norm clipping."""
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0, config.learning_rate, min(config.warmup_steps, config.steps - 1) if config.steps > 1 else 0,
-        config.steps, end_value=0.0)
     return optax.chain(optax.clip_by_global_norm(config.grad_clip),
-                       optax.adamw(schedule, b2=config.b2, weight_decay=config.weight_decay))
+                       optax.adamw(learning_rate_schedule(config), b2=config.b2,
+                                   weight_decay=config.weight_decay))
 
 
 def loss_fn(model: Jet, images, key, levels: int):
@@ -142,6 +149,9 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
     test_images = (data.load_dataset(tc.dataset, "test") if in_memory else
                    next(data.tfds_batches(tc.dataset, "test", tc.eval_examples, data_dir=tc.data_dir,
                                           repeat=False)))[:tc.eval_examples]
+    # the same number of training images, scored like the test set: the gap between the two
+    # is overfitting (a stream has no fixed training subset, so it is measured in memory only)
+    train_subset = train_images[:tc.eval_examples] if in_memory else None
     if tuple(test_images.shape[1:]) != model_config.image_shape:
         raise ValueError(f"dataset {tc.dataset!r} has images of shape {test_images.shape[1:]}, but "
                          f"the model expects image_shape={model_config.image_shape}")
@@ -194,6 +204,9 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
             t_last, n_since = now, 0
             if is_eval:
                 record["test_bpd"] = evaluate(model, test_images, levels, tc.batch_size, tc.seed + 2)
+                if train_subset is not None:
+                    record["train_eval_bpd"] = evaluate(model, train_subset, levels, tc.batch_size,
+                                                        tc.seed + 2)
                 if jax.process_index() == 0:
                     save_sample_grid(model, workdir / "samples" / f"step_{step:07d}.png", levels,
                                      tc.num_samples, tc.sample_temperature, tc.seed + 3)

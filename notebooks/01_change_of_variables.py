@@ -265,8 +265,8 @@ print("max |sum of layer log-dets - log-det of the composition|:", float(jnp.abs
 assert jnp.allclose(summed, whole, atol=1e-4)
 
 # %% [markdown]
-# ## Exercise
-# Let $x \sim \mathcal N(0, 1)$ and $y = e^x$ (the log-normal distribution). Use the formula to
+# ## Exercises
+# **Warm-up.** Let $x \sim \mathcal N(0, 1)$ and $y = e^x$ (the log-normal distribution). Use the formula to
 # compute the **density** $p_y(2)$ as a number. Replace `None` and run the check.
 
 # %%
@@ -278,6 +278,26 @@ p_at_2 = float(jnp.exp(toys.normal_log_prob(x_at_2)) / 2.0)   # times |d log y /
 
 # %%
 jb.exercises.check_lognormal_density(p_at_2)
+
+# %% [markdown]
+# **Write the formula as code.** Complete `pushed_log_density(f, y)`: the log-density of
+# $y = f(x)$ with $x \sim \mathcal N(0, 1)$, for any 1-D bijection `f` of the kind used above
+# (it has `f.inverse(y)` and `f.log_abs_derivative(x)` $= \log|f'(x)|$; `toys.normal_log_prob`
+# is the standard normal's log-density). The check runs your function beside the library's on
+# random affine and sinh maps, some of them decreasing, and shows a hint if they disagree.
+
+# %%
+def pushed_log_density(f, y):
+    """log p_y(y) for y = f(x), x ~ N(0, 1); elementwise over the array y."""
+    raise NotImplementedError  # your code
+
+# %% tags=["solution"]
+def pushed_log_density(f, y):
+    x = f.inverse(y)                                          # go back to x
+    return toys.normal_log_prob(x) - f.log_abs_derivative(x)  # divide by the stretch |f'(x)|
+
+# %%
+jb.exercises.check_pushforward_log_prob(pushed_log_density)
 
 # %% [markdown]
 # ## Recap

@@ -268,8 +268,8 @@ print("split order:", order.tolist())
 assert jnp.allclose(lib_y[:, 0], by_hand, atol=1e-5) and jnp.allclose(lib_ld, by_hand_ld, atol=1e-5)
 
 # %% [markdown]
-# ## Exercise
-# A coupling on one point gets the scale logits $s = (0, 2, -1)$ from its conditioner (and some
+# ## Exercises
+# **Warm-up.** A coupling on one point gets the scale logits $s = (0, 2, -1)$ from its conditioner (and some
 # bias you are not told), with $m = 2$. What is $\log|\det J|$ of the coupling at that point?
 # Replace `None` with a number and run the check.
 
@@ -281,6 +281,27 @@ my_logdet = float(jnp.log(jax.nn.sigmoid(jnp.array([0.0, 2.0, -1.0])) * 2.0).sum
 
 # %%
 jb.exercises.check_coupling_logdet(my_logdet)
+
+# %% [markdown]
+# **Write the inverse step.** Complete `inverse_step(y2, bias, scale_logit)`: given the
+# transformed half $y_2$ and the conditioner's outputs (computed from $y_1 = x_1$), return $x_2$
+# and $\log|\det \partial x_2/\partial y_2|$, one number per example (sum over every axis but
+# the first), with $m = 2$. The check compares it with `jb.coupling.affine_inverse` on random
+# arrays of several shapes.
+
+# %%
+def inverse_step(y2, bias, scale_logit):
+    """-> (x2, logdet_inv (B,)) undoing y2 = (x2 + bias) * sigmoid(scale_logit) * 2."""
+    raise NotImplementedError  # your code
+
+# %% tags=["solution"]
+def inverse_step(y2, bias, scale_logit):
+    scale = jax.nn.sigmoid(scale_logit) * 2.0
+    log_scale = jnp.log(scale).reshape(len(scale), -1).sum(-1)
+    return y2 / scale - bias, -log_scale
+
+# %%
+jb.exercises.check_coupling_inverse(inverse_step)
 
 # %% [markdown]
 # ## Recap

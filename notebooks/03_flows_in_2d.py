@@ -248,6 +248,28 @@ stepper.depth.value = 0
 stepper
 
 # %% [markdown]
+# ## Exercise: the log-likelihood of a stacked flow
+#
+# Training and the density plots above rest on `flow.log_prob`. Write it yourself: complete
+# `stacked_log_prob(flow, x)`, which returns $\log p(x)$ (natural log, one number per point) for a
+# `ToyFlow` and points `x` of shape (B, 2), using only `flow(x)` (which returns $z$ and the summed
+# $\log|\det \partial z/\partial x|$) and `toys.normal_log_prob`. The check runs it on random
+# flows that are far from the identity.
+
+# %%
+def stacked_log_prob(flow, x):
+    """(B,) log p(x) under a flow with a standard normal base."""
+    raise NotImplementedError  # your code
+
+# %% tags=["solution"]
+def stacked_log_prob(flow, x):
+    z, logdet = flow(x)
+    return toys.normal_log_prob(z).sum(-1) + logdet
+
+# %%
+jb.exercises.check_flow_log_prob(stacked_log_prob)
+
+# %% [markdown]
 # ## Recap
 # - A flow is a stack of couplings; alternating which coordinate stays fixed lets every
 #   coordinate be transformed, conditioned on the others.

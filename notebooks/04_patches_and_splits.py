@@ -317,32 +317,59 @@ assert jnp.array_equal(x1[0], tokens[0, x1_rows])
 # %% [markdown]
 # ## The precision pitfall
 #
-# On TPUs (and on GPUs with TF32) a float32 matrix product runs, by default, on inputs rounded
-# to fewer mantissa bits. For a 0/1 matrix this is not a harmless rounding error. bfloat16 keeps
-# 8 significant bits, so near $|x| \approx 1$ neighbouring values are $2^{-8}$ apart, while one
-# intensity level of a 256-level image is $2/256 = 2^{-7}$ wide. Each level then holds just
-# two representable numbers, and the uniform noise that dequantisation added is rounded to one
-# of them.
-#
+# A float32 matrix product does not always run on float32 inputs. At JAX's default precision
+# a TPU rounds them to bfloat16 (8 significant bits), and a recent NVIDIA GPU to TF32 (11
+# significant bits). For a 0/1 matrix this is not a harmless rounding error: the product *is*
+# its input, rounded. One intensity level of a 256-level image is $2/256 = 2^{-7}$ wide. For
+# $0.5 \le |x| < 1$ neighbouring bfloat16 values are $2^{-8}$ apart, so such a level holds just
+# two representable numbers; between $0.25$ and $0.5$ it holds four, and closer to zero more
+# (the spacing halves with every power of two). TF32 has three more bits: sixteen numbers per
+# level where bfloat16 has two. Either way the uniform noise that dequantisation added is
+# rounded to a few values, but bfloat16 rounds it eight times more coarsely. The cell counts
+# them with `jax.lax.reduce_precision`, which rounds float32 numbers to fewer mantissa bits
+# exactly as such a product rounds its inputs.
+
+# %%
+MANTISSA_BITS = {"float32": 23, "TF32": 10, "bfloat16": 7}      # stored bits; one more is implicit
+assert jnp.finfo(jnp.bfloat16).nmant == MANTISSA_BITS["bfloat16"]
+
+def values_per_level(level, mantissa_bits):
+    """How many distinct numbers the dequantised values of one level round to."""
+    low, high = level * 2 / LEVELS - 1, (level + 1) * 2 / LEVELS - 1
+    inside = jnp.linspace(low, high, 20_001, dtype=jnp.float32)[:-1]
+    rounded = np.asarray(jax.lax.reduce_precision(inside, exponent_bits=8, mantissa_bits=mantissa_bits))
+    return np.unique(rounded[(rounded >= low) & (rounded < high)]).size
+
+for level in (250, 200, 160, 140):
+    print(f"level {level} (x from {level * 2 / LEVELS - 1:+.3f}): "
+          f"{values_per_level(level, MANTISSA_BITS['bfloat16']):4d} values in bfloat16, "
+          f"{values_per_level(level, MANTISSA_BITS['TF32']):4d} in TF32")
+assert [values_per_level(v, MANTISSA_BITS["bfloat16"]) for v in (250, 200, 60)] == [2, 2, 2]  # |x| >= 0.5
+assert values_per_level(160, MANTISSA_BITS["bfloat16"]) == 4                                   # 0.25 <= x < 0.5
+assert [values_per_level(v, MANTISSA_BITS["TF32"]) for v in (250, 160)] == [16, 32]
+
+# %% [markdown]
 # On a CPU the default precision is already exact (checked below), so we make the rounding
-# visible by casting the inputs and the matrix to bfloat16 ourselves: the same thing an
+# visible by rounding the inputs ourselves before an exact product: the same thing an
 # accelerator does inside a default-precision product.
 
 # %%
-def split_then_merge(x, matrix, low_precision):
-    """The photo through one channel split and its merge, optionally with bfloat16 inputs."""
-    t = jb.patchify(x, PATCH)
-    if low_precision:
-        x1, x2 = splits.split(t.astype(jnp.bfloat16), jnp.asarray(matrix, jnp.bfloat16),
-                              splits.FEATURE_AXIS)
-        x1, x2 = x1.astype(jnp.float32), x2.astype(jnp.float32)
-    else:
-        x1, x2 = splits.split(t, matrix, splits.FEATURE_AXIS)
+def split_then_merge(x, matrix, inputs="float32"):
+    """The photo through one channel split and its merge, the split's inputs rounded to `inputs`."""
+    t = jax.lax.reduce_precision(jb.patchify(x, PATCH), exponent_bits=8,
+                                 mantissa_bits=MANTISSA_BITS[inputs])
+    x1, x2 = splits.split(t, matrix, splits.FEATURE_AXIS)
     return jb.unpatchify(splits.merge(x1, x2, matrix, splits.FEATURE_AXIS), PATCH, photo.shape)
 
-exact = split_then_merge(x, channel_a, low_precision=False)
-rounded = split_then_merge(x, channel_a, low_precision=True)
+exact = split_then_merge(x, channel_a)
+rounded = split_then_merge(x, channel_a, "bfloat16")
 assert jnp.array_equal(exact, x)                               # full precision: nothing changes
+# rounding first is what a bfloat16 product does: cast inputs and matrix, multiply, cast back
+in_bf16 = splits.split(jb.patchify(x, PATCH).astype(jnp.bfloat16), jnp.asarray(channel_a, jnp.bfloat16),
+                       splits.FEATURE_AXIS)
+assert jnp.array_equal(jnp.concatenate(in_bf16, -1).astype(jnp.float32),
+                       jnp.concatenate(splits.split(jb.patchify(rounded, PATCH), channel_a,
+                                                    splits.FEATURE_AXIS), -1))
 
 noise = lambda xs: np.asarray((xs + 1) * (LEVELS / 2)) - photo  # the u that dequantize added
 print(f"distinct values: {np.unique(np.asarray(exact)).size} at full precision, "
@@ -358,8 +385,10 @@ if jax.default_backend() == "cpu":   # on CPU the DEFAULT precision is exact, so
                                                         splits.FEATURE_AXIS), -1))
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 3), sharey=True)
-for ax, xs, name in ((axes[0], exact, "full precision"), (axes[1], rounded, "bfloat16 product")):
+fig, axes = plt.subplots(1, 3, figsize=(12, 3), sharey=True)
+for ax, xs, name in ((axes[0], exact, "float32 (full precision)"),
+                     (axes[1], split_then_merge(x, channel_a, "TF32"), "TF32 product"),
+                     (axes[2], rounded, "bfloat16 product")):
     ax.hist(noise(xs).ravel(), bins=100, range=(-0.05, 1.05), color=plots.X1_COLOR)
     ax.set_title(name)
     ax.set_xlabel("u = (x + 1)·128 − v")
@@ -398,28 +427,31 @@ def histogram_bpd(x_fit, x_eval, bins=64):
 
 x_other = jb.dequantize(jax.random.key(1), photo[None], LEVELS)   # the same photo, fresh noise
 bits = {}
-for name, low in (("full precision", False), ("bfloat16 product", True)):
-    fit = split_then_merge(x, channel_a, low)
-    held_out = split_then_merge(x_other, channel_a, low)
+for inputs in MANTISSA_BITS:
+    fit = split_then_merge(x, channel_a, inputs)
+    held_out = split_then_merge(x_other, channel_a, inputs)
     discrete, noise_bits = histogram_bpd(fit, held_out)
-    bits[name] = discrete + noise_bits
-    print(f"{name:17s}: {discrete:.3f} + ({noise_bits:+.3f}) = {bits[name]:.3f} bits/dim")
+    bits[inputs] = discrete + noise_bits
+    print(f"{inputs + ' product':17s}: {discrete:.3f} + ({noise_bits:+.3f}) = {bits[inputs]:.3f} bits/dim")
 
-# Truly uniform noise costs (almost exactly) zero bits; rounded noise "saves" several bits.
-assert bits["bfloat16 product"] < bits["full precision"] - 1.0
+# Truly uniform noise costs (almost exactly) zero bits; rounded noise "saves" bits, and the
+# coarser the rounding the more it "saves".
+assert bits["bfloat16"] < bits["float32"] - 1.0
+assert bits["bfloat16"] < bits["TF32"] < bits["float32"]
 
 # %% [markdown]
 # The bfloat16 pipeline looks more than a bit per dimension better, and not because the model
-# is any better. That is the paper's warning in numbers, and why `splits.split` and
+# is any better. TF32 "gains" less, because it keeps more of the noise, but it still reports
+# fewer bits than the images need. That is the paper's warning in numbers, and why `splits.split` and
 # `splits.merge` default to `jax.lax.Precision.HIGHEST`. The conditioner is a different story:
 # its output only sets a bias and a scale, and the coupling stays exactly invertible whatever
 # those are, so the ViT may run in bfloat16 (`JetConfig(vit_dtype="bfloat16")`) while the
 # splits stay in float32.
 
 # %% [markdown]
-# ## Exercise
+# ## Exercises
 #
-# Write the $x_1$ mask of the `rows-inv` split on an 8×8 patch grid, as an (8, 8) boolean array,
+# **Warm-up.** Write the $x_1$ mask of the `rows-inv` split on an 8×8 patch grid, as an (8, 8) boolean array,
 # without calling `splits.spatial_mask`. (Hint: `np.indices` gives the row and column of every
 # patch.) Replace `None` and run the check.
 
@@ -432,6 +464,29 @@ answer = rows_idx % 2 == 1
 
 # %%
 jb.exercises.check_spatial_mask(answer, "rows-inv", (8, 8))
+
+# %% [markdown]
+# **The split matrix and the pairing order.** Complete `my_split_matrix(kind, grid)`: the
+# $(K, K)$ 0/1 matrix of a spatial split kind on a patch grid, as `splits.spatial_split_matrix`
+# builds it. Its output slots list the $x_1$ patches first and then the $x_2$ patches, each half
+# in row-major order, which is what pairs the $i$-th $x_1$ token with the $i$-th $x_2$ token.
+# You may use `splits.spatial_mask` for the halves. The check tries several kinds and grids.
+
+# %%
+def my_split_matrix(kind, grid):
+    """(K, K) float32 matrix W with W[i, j] = 1 when output slot j takes input token i."""
+    raise NotImplementedError  # your code
+
+# %% tags=["solution"]
+def my_split_matrix(kind, grid):
+    in_x1 = splits.spatial_mask(kind, grid).reshape(-1)          # row-major over the grid
+    order = np.concatenate([np.flatnonzero(in_x1), np.flatnonzero(~in_x1)])   # slot j <- token order[j]
+    w = np.zeros((in_x1.size, in_x1.size), np.float32)
+    w[order, np.arange(in_x1.size)] = 1.0
+    return w
+
+# %%
+jb.exercises.check_spatial_split_matrix(my_split_matrix)
 
 # %% [markdown]
 # ## Recap

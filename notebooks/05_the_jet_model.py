@@ -22,6 +22,8 @@
 # mode about 40 seconds.
 #
 # **You will learn**
+# - how Flax NNX labels a model's arrays (trained parameters, frozen matrices), and what
+#   self-attention computes;
 # - what is inside Jet's conditioner: a plain Vision Transformer on patch tokens whose last
 #   layer starts at zero;
 # - how a Jet config lays out its couplings (four channel couplings, then one spatial), and
@@ -85,7 +87,96 @@ plt.show()
 #
 # Because attention mixes all tokens, the bias and scale for any $x_2$ number can depend on
 # every number in $x_1$. And because the read-out starts at zero, a fresh conditioner outputs
-# zeros: bias $0$ and scale $\sigma(0)\cdot 2 = 1$.
+# zeros: bias $0$ and scale $\sigma(0)\cdot 2 = 1$. Before we build one, two tools it rests on.
+#
+# ### Flax NNX: a module and its kinds of state
+#
+# The conditioner, and Jet itself, are Flax NNX modules: ordinary Python objects whose arrays
+# live in **variables**, and every variable has a type. `nnx.Param` marks what training
+# changes. A model may hold other arrays too, and gives them their own `nnx.Variable`
+# subclass: Jet keeps its frozen split matrices in `splits.SplitMatrix`. The type is a label
+# you can filter on. `nnx.state(module, nnx.Param)` collects the arrays of one type (a tree of
+# arrays, the thing an optimizer updates or a checkpoint saves), `nnx.split(module, nnx.Param,
+# ...)` cuts a module into its structure and one state per filter, and `nnx.grad` takes the
+# gradient with respect to the `nnx.Param` variables only. A two-variable toy shows all three.
+
+# %%
+class LinearThenSwap(nnx.Module):
+    """A trained linear layer, then a frozen 0/1 matrix that swaps its two outputs."""
+
+    def __init__(self, rngs: nnx.Rngs):
+        self.linear = nnx.Linear(3, 2, rngs=rngs)                        # kernel and bias: nnx.Param
+        self.swap = splits.SplitMatrix(jnp.array([[0.0, 1.0], [1.0, 0.0]]))   # not a Param
+
+    def __call__(self, x):
+        return self.linear(x) @ self.swap[...]
+
+toy = LinearThenSwap(nnx.Rngs(0))
+trained, frozen = nnx.state(toy, nnx.Param), nnx.state(toy, splits.SplitMatrix)
+print("nnx.Param:         ", jax.tree.map(jnp.shape, trained.to_pure_dict()))
+print("splits.SplitMatrix:", jax.tree.map(jnp.shape, frozen.to_pure_dict()))
+graphdef, params_part, rest_part = nnx.split(toy, nnx.Param, ...)      # `...` = everything else
+grads = nnx.grad(lambda m, x: m(x).sum())(toy, jnp.ones((4, 3)))
+assert set(trained.to_pure_dict()) == {"linear"} and set(frozen.to_pure_dict()) == {"swap"}
+assert set(grads.to_pure_dict()) == {"linear"}                        # no gradient for the swap
+rebuilt = nnx.merge(graphdef, params_part, rest_part)
+assert jnp.array_equal(rebuilt(jnp.ones((1, 3))), toy(jnp.ones((1, 3))))
+
+# %% [markdown]
+# ### Attention in one paragraph
+#
+# Self-attention lets every token gather information from every other token, with weights it
+# computes itself. Each token $t$ is projected three ways: a query $q_t$, a key $k_t$ and a value
+# $v_t$ (one linear layer, `qkv`, makes all three). Token $t$ scores every token $u$ by
+# $q_t\cdot k_u/\sqrt{d}$, turns the scores into weights $a_{tu}$ with a softmax (they are
+# positive and sum to one over $u$), and outputs the weighted average $\sum_u a_{tu} v_u$.
+# *Heads* do this several times in parallel on slices of the width, and a linear layer mixes
+# their outputs. Nothing in it depends on where a token sits, which is why the conditioner adds a
+# position embedding first. Below, one encoder block on 16 random tokens, its attention written
+# out by hand and compared with the fused `jax.nn.dot_product_attention` the library calls.
+
+# %%
+heads, head_dim = 2, 32 // 2
+block = vit.EncoderBlock(width=32, heads=heads, mlp_dim=128, rngs=nnx.Rngs(2))
+h0 = jax.random.normal(jax.random.key(5), (1, 16, 32))               # 1 example, 16 tokens, width 32
+
+
+@nnx.jit          # one compiled call instead of a dozen small ones: quicker on a CPU
+def block_by_hand(block, h0):
+    qkv = block.qkv(block.norm1(h0)).reshape(1, 16, 3, heads, head_dim)
+    q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]               # (1, 16 tokens, heads, 16)
+    weights = jax.nn.softmax(jnp.einsum("bthd,buhd->bhtu", q, k) / math.sqrt(head_dim), axis=-1)
+    attended = jnp.einsum("bhtu,buhd->bthd", weights, v)             # weighted averages of values
+    # the rest of the pre-LN block: residual add, then the MLP on a LayerNorm, residual add
+    h1 = h0 + block.attn_out(attended.reshape(1, 16, 32))
+    h2 = h1 + block.mlp_out(jax.nn.gelu(block.mlp_in(block.norm2(h1))))
+    return weights, attended, jax.nn.dot_product_attention(q, k, v), h2, block(h0)
+
+
+weights, attended, fused, h2, library_block = block_by_hand(block, h0)
+assert jnp.allclose(weights.sum(-1), 1.0, atol=1e-6)                 # each row: weights summing to 1
+assert jnp.allclose(attended, fused, atol=1e-5)                      # = the fused library call
+assert jnp.allclose(h2, library_block, atol=1e-5)                    # = the library's whole block
+
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+for head in range(heads):
+    im = axes[head].imshow(weights[0, head], cmap="viridis", vmin=0)
+    axes[head].set(title=f"head {head}: weight a[t, u]", xlabel="token u (attended to)",
+                   ylabel="token t (attending)")
+    fig.colorbar(im, ax=axes[head], shrink=0.8)
+axes[2].imshow(weights[0, 0, 5].reshape(4, 4), cmap="viridis", vmin=0)
+axes[2].plot(5 % 4, 5 // 4, "r*", ms=14)
+axes[2].set(title="head 0, token 5 (★) on the 4×4 patch grid", xticks=[], yticks=[])
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# These weights come from random parameters, so their pattern means nothing yet; what matters
+# is the shape of the computation: a 16×16 table of weights per head, each row a probability
+# distribution over all tokens. In a trained conditioner these rows decide which parts of $x_1$
+# inform the bias and scale of each $x_2$ patch.
+#
+# ### The conditioner, assembled
 
 # %%
 # steps 1, 2 and 4 depend on which split a coupling uses (its token count and sizes),
@@ -118,13 +209,15 @@ assert all((kind != "channel") == (i % 5 == 4) for i, kind in enumerate(pattern)
 assert [kind for kind in pattern if kind != "channel"] == list(splits.SPATIAL_KINDS)
 
 # %% [markdown]
-# We use the `digits` preset: 8×8×1 images, 2×2 patches (16 tokens of 4 numbers), 8 couplings,
+# We use the `digits` preset: 8×8×1 images, 2×2 patches (16 tokens of 4 numbers), 16 couplings,
 # each with a one-block ViT of width 64.
 
 # %%
 cfg = jb.presets["digits"]
 print(cfg)
 print("couplings:", cfg.coupling_kinds)
+assert (cfg.image_shape, cfg.patch_size, cfg.num_tokens, cfg.patch_dim) == ((8, 8, 1), 2, 16, 4)
+assert (cfg.num_couplings, cfg.vit_depth, cfg.vit_width) == (16, 1, 64)
 model = jb.Jet(cfg, rngs=nnx.Rngs(0))
 # Calling `model(x)` from a cell compiles the flow once per batch shape; later calls with the
 # same shape take milliseconds.
@@ -339,13 +432,14 @@ assert jnp.allclose(brute(model, few), logdet[:len(few)], atol=1e-3, rtol=1e-4)
 # ## Scan and loop agree
 #
 # Jet runs its couplings under `jax.lax.scan` over stacked parameters: a rolled scan compiles
-# one coupling's code however many couplings there are (that is how `model(x)` runs from a
-# cell). For training on a CPU the digits preset unrolls all 16 couplings instead
+# its body once (one channel and one spatial coupling, picked at each step by `lax.cond`)
+# however many couplings there are (that is how `model(x)` runs from a cell). For training on a CPU the digits preset unrolls all 16 couplings instead
 # (`scan_unroll=16`): a longer compile, a faster step. `scan=False` runs the same couplings in a
 # plain Python loop, which is easier to read and to step through. With the same parameters all
 # of these give the same numbers.
 
 # %%
+assert cfg.scan_unroll == cfg.num_couplings == 16                  # the preset: fully unrolled
 loop_model = jb.Jet(cfg.replace(scan=False), rngs=nnx.Rngs(0))
 nnx.update(loop_model, nnx.state(model))                          # same parameters and splits
 z_loop, logdet_loop = loop_model(x)
@@ -370,7 +464,34 @@ for i, (ax, img) in enumerate(zip(axes, steps[:, 0])):
 plt.show()
 
 # %% [markdown]
+# ## Exercise: bits per dimension, in code
+#
+# Complete `my_bits_per_dim(z, logdet, levels)` from the formula in the bits-per-dimension
+# section: `z` has a batch axis and any number of others, `logdet` has shape (B,), and the
+# result is one number per example. Use only `jnp` (or `np`); the check compares it with
+# `jb.bits_per_dim` on random latents of several shapes and level counts.
+
+# %%
+def my_bits_per_dim(z, logdet, levels):
+    """(B,) bits per dimension of the discrete images behind z = g(x), log|det dz/dx| = logdet."""
+    raise NotImplementedError  # your code
+
+# %% tags=["solution"]
+def my_bits_per_dim(z, logdet, levels):
+    z = z.reshape(len(z), -1)
+    dims = z.shape[1]
+    nats = 0.5 * jnp.sum(z ** 2 + jnp.log(2 * jnp.pi), axis=-1) - logdet + dims * jnp.log(levels / 2)
+    return nats / (dims * jnp.log(2.0))
+
+# %%
+jb.exercises.check_bits_per_dim(my_bits_per_dim)
+
+# %% [markdown]
 # ## Recap
+# - NNX modules keep their arrays in typed variables: `nnx.Param` is trained, Jet's
+#   `splits.SplitMatrix` is frozen, and `nnx.state` / `nnx.split` / `nnx.grad` filter by type.
+# - Attention turns each token's query-key scores into softmax weights over all tokens and
+#   averages their values; the fused library call gives the same numbers.
 # - The conditioner is a plain pre-LN ViT on tokens with a zero-initialised read-out, so every
 #   coupling, and the whole Jet, starts as the identity (checked bit for bit).
 # - Configs lay out couplings as four channel to one spatial, cycling the spatial kinds; the

@@ -47,6 +47,12 @@ def test_training_lowers_held_out_bpd(trained_run):
     lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines] == [10, 20, 30, 40] and lines == records
     assert "test_bpd" in lines[1] and "test_bpd" not in lines[0]
+    # the training subset is scored at every evaluation, exactly like `evaluate` would
+    assert [("train_eval_bpd" in r) for r in lines] == [False, True, False, True]
+    train_subset = jb.load_dataset("digits", "train")[:tiny_train().eval_examples]
+    assert lines[-1]["train_eval_bpd"] == pytest.approx(
+        train.evaluate(checkpoints.load_checkpoint(out)[0], train_subset, 17, tiny_train().batch_size,
+                       tiny_train().seed + 2), abs=1e-5)
     assert lines[-1]["train_bpd"] < lines[0]["train_bpd"]
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_0000020.png", "step_0000040.png"]
     assert sorted(p.name for p in (out / "checkpoints").iterdir() if p.name.isdigit()) == ["20", "40"]

@@ -1,7 +1,10 @@
 """Checks for notebook 05 (the Jet model)."""
 import math
 
-from jetbook.teaching.exercises._check import ExerciseError, expect_close
+import numpy as np
+
+from jetbook.likelihood import bits_per_dim
+from jetbook.teaching.exercises._check import ExerciseError, expect_close, expect_same_function
 
 
 def check_block_params(answer, width: int, mlp_dim: int) -> None:
@@ -22,3 +25,20 @@ def check_uniform_bpd(answer, levels: int) -> None:
         raise ExerciseError("uniform bpd: replace None with a number.")
     expect_close("uniform bpd", answer, math.log2(levels),
                  f"Each of the {levels} levels gets probability 1/{levels}: how many bits is that?")
+
+
+def _bpd_cases():
+    rng = np.random.default_rng(5)
+    for shape, levels in (((4, 8, 8, 1), 17), ((3, 4, 4, 3), 256), ((2, 10), 2)):
+        z = rng.normal(size=shape).astype(np.float32)
+        yield z, rng.normal(size=shape[:1]).astype(np.float32) * 5, levels
+
+
+def check_bits_per_dim(fn) -> None:
+    """fn(z, logdet, levels) -> (B,) bits per dimension, against jb.bits_per_dim."""
+    expect_same_function(
+        "bits per dimension", fn, bits_per_dim, _bpd_cases(),
+        "Per example: nats = 0.5 * sum(z**2 + log(2 pi)) - logdet + D * log(levels / 2), with "
+        "D = the number of values in one example (every axis but the first); then divide by "
+        "D * ln 2 to get bits per dimension. Forgetting D * log(levels / 2) reports a density "
+        "on [-1, 1), not bits of the discrete image.", atol=1e-4, rtol=1e-5)
