@@ -14,13 +14,13 @@ import pathlib
 import sys
 import time
 
-from jetbook.config import JetConfig, PRESETS, apply_overrides, get_preset
+from jetbook.config import PRESETS, apply_overrides, get_preset
 
 
 def _configs(args):
     """The preset's model and training configs with --set, --steps and --batch applied."""
     preset = get_preset(args.preset)
-    model_fields = set(JetConfig.__dataclass_fields__)
+    model_fields = set(type(preset.model).__dataclass_fields__)   # JetConfig or TarFlowConfig
     model_sets = [s for s in args.set or [] if s.split("=", 1)[0] in model_fields]
     train_sets = [s for s in args.set or [] if s not in model_sets]
     model_config = apply_overrides(preset.model, model_sets)
@@ -98,7 +98,8 @@ def cmd_sample(args) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jetbook", description="Train and use Jet normalizing flows.")
     sub = parser.add_subparsers(dest="command")
-    train = sub.add_parser("train", help="train (or resume) a Jet; prints the final test bpd")
+    train = sub.add_parser("train", help="train (or resume) a Jet or TarFlow (by preset); prints "
+                                         "the final test bpd")
     train.add_argument("--preset", default="digits", help=f"one of {sorted(PRESETS)} (default digits)")
     train.add_argument("--set", action="append", metavar="FIELD=VALUE",
                        help="override a JetConfig or TrainConfig field; repeatable")
