@@ -55,7 +55,7 @@ def train_one(preset: str, steps: int, workdir: str, **model_changes):
     model_config = p.model.replace(**model_changes)
     log_every = max(1, steps // 10)
     train_config = p.train.replace(steps=steps, log_every=log_every, eval_every=steps,
-                                   checkpoint_every=steps)
+                                   checkpoint_every=steps, num_samples=64)   # = time_sampling's n
     records = []
     start = time.perf_counter()
     model, final = train_and_evaluate(model_config, train_config, workdir,

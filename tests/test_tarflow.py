@@ -9,6 +9,7 @@ from flax import nnx
 
 import jetbook as jb
 from jetbook import bench, checkpoints, cli, data, train
+from jetbook.teaching import widgets
 from jetbook.tarflow import FlowBlock
 from jetbook.teaching.checks import brute_force_logdet, randomize_params
 from tests.conftest import make_jet
@@ -65,12 +66,14 @@ def test_logdet_equals_brute_force_jacobian(flow):
 
 def test_jacobian_is_block_triangular_in_patch_order():
     block = randomize_params(FlowBlock(TINY, rngs=nnx.Rngs(0)), jax.random.key(3), 0.05)
-    tokens = jb.patchify(X[:1], 2)[0]                                 # (K, P)
-    jac = jax.jit(jax.jacfwd(lambda t: block.forward(t[None])[0][0]))(tokens)  # (K, P, K, P)
-    moved = np.abs(np.asarray(jac)).sum(axis=(1, 3))                  # output i <- input j
-    k = moved.shape[0]
-    assert np.all(moved[np.triu_indices(k, 1)] == 0)     # patch j never moves a patch before it
-    assert np.all(moved[np.tril_indices(k, -1)] > 0)     # and does move every later patch
+    tokens = jb.patchify(X[:1], 2)                                    # (1, K, P)
+    k = tokens.shape[1]
+    # copy j has patch j perturbed; one batched pass through the block
+    perturbed = jnp.concatenate([tokens, tokens + 0.1 * jnp.eye(k)[:, :, None]])
+    z = np.asarray(nnx.jit(lambda b, t: b.forward(t)[0])(block, perturbed))
+    moved = np.abs(z[1:] - z[:1]).max(axis=-1)                       # [j, i]: patch j moved i
+    assert np.all(moved[np.tril_indices(k, -1)] == 0)    # patch j never moves a patch before it
+    assert np.all(moved[np.triu_indices(k, 0)] > 0)      # but itself and every later one
 
 
 def test_conditional_flows_invert_for_every_label():
@@ -79,10 +82,15 @@ def test_conditional_flows_invert_for_every_label():
                            jax.random.key(4), 0.05)
     x = np.repeat(X[:1], 11, axis=0)
     labels = np.arange(-1, 10)                           # every class and "no label"
-    for model in (jet, tar):
+
+    @nnx.jit                                             # one compiled function per model
+    def round_trip(model, x, labels):
         z, logdet = model(x, labels)
+        return logdet, *model.inverse(z, labels)
+
+    for model in (jet, tar):
+        logdet, back, logdet_inv = round_trip(model, x, labels)
         assert len(np.unique(np.round(np.asarray(logdet), 4))) > 5   # the label matters
-        back, logdet_inv = model.inverse(z, labels)
         np.testing.assert_allclose(back, x, atol=1e-4)
         np.testing.assert_allclose(logdet_inv, -logdet, atol=1e-4)
 
@@ -165,19 +173,50 @@ def test_load_dataset_labels():
 
 def test_train_cli_checkpoint_and_bench_work_for_tarflow(tmp_path, capsys):
     out = tmp_path / "run"
-    tiny = ["--set", "num_blocks=2", "--set", "block_depth=1", "--set", "width=16",
-            "--set", "num_classes=10"]
+    tiny = ["--set", "num_blocks=1", "--set", "block_depth=1", "--set", "width=16"]
     cli.main(["train", "--preset", "tarflow_digits", "--steps", "2", "--batch", "16", "--out",
               str(out), "--no-progress", *tiny, "--set", "eval_every=2", "--set", "num_samples=4"])
     run = json.loads((out / "config.json").read_text())
     assert run["model_kind"] == "tarflow"
     model = jb.load_model(out)
-    assert isinstance(model, jb.TarFlow) and model.config.num_classes == 10
-    images, labels = jb.load_dataset("digits", "test", labels=True)
-    bpd = train.evaluate(model, images[:32], 17, 16, seed=2, labels=labels[:32])
-    assert np.isfinite(bpd)
+    assert isinstance(model, jb.TarFlow) and model.config.num_blocks == 1
+    result = json.loads((out / "result.json").read_text())
+    bpd = train.evaluate(model, jb.load_dataset("digits", "test"), 17, 16, seed=2)
+    assert bpd == pytest.approx(result["test_bpd"], abs=1e-4)      # the checkpoint is the model
     # the training step compiled above serves the benchmark too (same model and batch)
     result = bench.main(["--preset", "tarflow_digits", "--batch", "16", "--steps", "1", *tiny])
     assert result["model_kind"] == "tarflow" and result["images_per_s"] > 0
     capsys.readouterr()
     assert checkpoints.read_run_config(out)[0] == model.config
+
+
+def test_guidance_explorer_draws_what_jb_sample_draws(trained):
+    explorer = widgets.GuidanceExplorer(trained, 17, n=4, label=3, guidance=1.0, seed=2)
+    key = jax.random.key(2)
+    np.testing.assert_allclose(explorer.last_figure_data,
+                               jb.sample(trained, key, 4, 1.0, labels=3, guidance=1.0), atol=1e-5)
+    explorer.label.value = 7
+    explorer.guidance.value = 2.5
+    explorer.temperature.value = 0.6
+    np.testing.assert_allclose(explorer.samples,
+                               jb.sample(trained, key, 4, 0.6, labels=7, guidance=2.5), atol=1e-5)
+    assert explorer.render_count == 4 and explorer.last_png.startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="class-conditional"):
+        widgets.GuidanceExplorer(make_jet())
+
+
+def test_shift_params_exercise_rejects_plausible_mistakes():
+    def right(out):
+        a, b = jnp.split(jnp.pad(out[:, :-1], ((0, 0), (1, 0), (0, 0))), 2, axis=-1)
+        return a, b
+
+    def unshifted(out):                  # patch i would see itself: not invertible in order
+        return tuple(jnp.split(out, 2, axis=-1))
+
+    def shifted_the_wrong_way(out):
+        return tuple(jnp.split(jnp.pad(out[:, 1:], ((0, 0), (0, 1), (0, 0))), 2, axis=-1))
+
+    jb.exercises.check_shift_params(right)
+    for wrong in (unshifted, shifted_the_wrong_way, None):
+        with pytest.raises(jb.exercises.ExerciseError):
+            jb.exercises.check_shift_params(wrong)
