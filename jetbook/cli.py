@@ -76,10 +76,15 @@ def cmd_eval(args) -> dict:
     from jetbook.train import evaluate
     _, tc = checkpoints.read_run_config(args.out)
     model, step = checkpoints.load_checkpoint(args.out)
-    images = data.load_dataset(tc.dataset, args.split, data_dir=tc.data_dir)
+    labels = None
+    if model.config.num_classes:            # a conditional model is scored given the true labels
+        images, labels = data.load_dataset(tc.dataset, args.split, labels=True)
+    else:
+        images = data.load_dataset(tc.dataset, args.split, data_dir=tc.data_dir)
     if args.limit:
         images = images[:args.limit]
-    bpd = evaluate(model, images, data.levels_of(tc.dataset), tc.batch_size, tc.seed + 2)
+        labels = None if labels is None else labels[:args.limit]
+    bpd = evaluate(model, images, data.levels_of(tc.dataset), tc.batch_size, tc.seed + 2, labels)
     print(json.dumps({"step": step, "split": args.split, "examples": len(images), "bpd": bpd}))
     return {"bpd": bpd}
 

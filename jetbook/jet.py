@@ -68,22 +68,23 @@ def _is_traced(tree) -> bool:
 _LAYER_GRAPHDEFS: dict = {}
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1),
+@functools.partial(jax.jit, static_argnums=(0, 1, 2),
                    compiler_options={"xla_backend_optimization_level": 1})
-def _init_layer_state(cfg: JetConfig, rngs_def, rngs_state):
+def _init_layer_state(build, cfg, rngs_def, rngs_state):
     rngs = nnx.merge(rngs_def, rngs_state)
-    _LAYER_GRAPHDEFS[cfg], layer_state = nnx.split(_build_layers(cfg, rngs))
+    _LAYER_GRAPHDEFS[build, cfg], layer_state = nnx.split(build(cfg, rngs))
     return layer_state, nnx.state(rngs)
 
 
-def _init_layers(cfg: JetConfig, rngs: nnx.Rngs):
-    """`_build_layers` as one compiled call; advances `rngs` exactly as building eagerly would."""
+def init_compiled(build, cfg, rngs: nnx.Rngs):
+    """`build(cfg, rngs)` (a function returning modules) as one compiled call; advances `rngs`
+    exactly as building eagerly would. Jet and TarFlow build their layers through it."""
     rngs_def, rngs_state = nnx.split(rngs)
     if _is_traced(rngs_state):              # built inside a transformation (e.g. eval_shape)
-        return _build_layers(cfg, rngs)
-    layer_state, rngs_state = _init_layer_state(cfg, rngs_def, rngs_state)
+        return build(cfg, rngs)
+    layer_state, rngs_state = _init_layer_state(build, cfg, rngs_def, rngs_state)
     nnx.update(rngs, rngs_state)
-    return nnx.merge(_LAYER_GRAPHDEFS[cfg], layer_state)
+    return nnx.merge(_LAYER_GRAPHDEFS[build, cfg], layer_state)
 
 
 # For calls from a notebook cell: a rolled scan and XLA's lighter optimisation level compile
@@ -120,7 +121,7 @@ class Jet(nnx.Module):
             raise ValueError(f"config must be a JetConfig, got {type(config).__name__}")
         self.config = cfg = config
         kinds = cfg.coupling_kinds
-        self.encoders, self.channel_io, self.spatial_io = _init_layers(cfg, rngs)
+        self.encoders, self.channel_io, self.spatial_io = init_compiled(_build_layers, cfg, rngs)
         mats = [cfg.split_matrix(i) for i in range(cfg.num_couplings)]
         family = lambda spatial: splits.SplitMatrix(jnp.asarray(np.stack(
             [m for m, kd in zip(mats, kinds) if (kd != "channel") == spatial])))

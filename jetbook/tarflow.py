@@ -21,7 +21,7 @@ from flax import nnx
 
 from jetbook.conditioning import mix_guidance, with_unconditional
 from jetbook.config import TarFlowConfig
-from jetbook.jet import dispatch
+from jetbook.jet import dispatch, init_compiled
 from jetbook.patches import patchify, unpatchify
 from jetbook.vit import Encoder, TokenIO, run_conditioner
 
@@ -91,6 +91,10 @@ class FlowBlock(nnx.Module):
         return x, a_s.sum(axis=(0, 2)) if length > 1 else jnp.zeros(batch, jnp.float32)
 
 
+def _build_blocks(cfg: TarFlowConfig, rngs: nnx.Rngs):
+    return nnx.List([FlowBlock(cfg, rngs=rngs) for _ in range(cfg.num_blocks)])
+
+
 def _reading_order(tokens, block_index: int):
     """Odd blocks read the patches back to front (an involution: apply it again to undo)."""
     return tokens[:, ::-1] if block_index % 2 else tokens
@@ -103,7 +107,7 @@ class TarFlow(nnx.Module):
         if not isinstance(config, TarFlowConfig):
             raise ValueError(f"config must be a TarFlowConfig, got {type(config).__name__}")
         self.config = config
-        self.blocks = nnx.List([FlowBlock(config, rngs=rngs) for _ in range(config.num_blocks)])
+        self.blocks = init_compiled(_build_blocks, config, rngs)
 
     def _run(self, x, mode: str, unroll=None, rows=None, guidance=None):
         """mode 'forward' | 'inverse' | 'inverse_naive' -> (images, logdet)."""

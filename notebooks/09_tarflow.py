@@ -138,11 +138,11 @@ assert np.all(moved[np.triu_indices(k, 1)] == 0) and np.all(moved[np.tril_indice
 
 # %%
 def my_block_inverse(block, z):
-    x = jnp.zeros_like(z)
-    for i in range(z.shape[1]):                 # patch by patch, in the block's order
+    def write_patch(i, x):                      # patch by patch, in the block's order
         a, b = my_params(block, x)              # only patches < i matter for position i
-        x = x.at[:, i].set(z[:, i] * jnp.exp(a[:, i]) + b[:, i])
-    return x
+        return x.at[:, i].set(z[:, i] * jnp.exp(a[:, i]) + b[:, i])
+    # a loop written as fori_loop compiles its body once instead of K times
+    return jax.lax.fori_loop(0, z.shape[1], write_patch, jnp.zeros_like(z))
 
 
 x_back = nnx.jit(my_block_inverse)(block, z_lib)

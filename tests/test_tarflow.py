@@ -173,16 +173,21 @@ def test_load_dataset_labels():
 
 def test_train_cli_checkpoint_and_bench_work_for_tarflow(tmp_path, capsys):
     out = tmp_path / "run"
-    tiny = ["--set", "num_blocks=1", "--set", "block_depth=1", "--set", "width=16"]
+    tiny = ["--set", "num_blocks=1", "--set", "block_depth=1", "--set", "width=16",
+            "--set", "num_classes=10"]
     cli.main(["train", "--preset", "tarflow_digits", "--steps", "2", "--batch", "16", "--out",
               str(out), "--no-progress", *tiny, "--set", "eval_every=2", "--set", "num_samples=4"])
     run = json.loads((out / "config.json").read_text())
     assert run["model_kind"] == "tarflow"
     model = jb.load_model(out)
-    assert isinstance(model, jb.TarFlow) and model.config.num_blocks == 1
+    assert isinstance(model, jb.TarFlow) and model.config.num_classes == 10
     result = json.loads((out / "result.json").read_text())
-    bpd = train.evaluate(model, jb.load_dataset("digits", "test"), 17, 16, seed=2)
+    images, labels = jb.load_dataset("digits", "test", labels=True)
+    bpd = train.evaluate(model, images, 17, 16, seed=2, labels=labels)
     assert bpd == pytest.approx(result["test_bpd"], abs=1e-4)      # the checkpoint is the model
+    capsys.readouterr()
+    cli.main(["eval", "--out", str(out)])                # scores a conditional model given labels
+    assert json.loads(capsys.readouterr().out)["bpd"] == pytest.approx(bpd, abs=1e-6)
     # the training step compiled above serves the benchmark too (same model and batch)
     result = bench.main(["--preset", "tarflow_digits", "--batch", "16", "--steps", "1", *tiny])
     assert result["model_kind"] == "tarflow" and result["images_per_s"] > 0
