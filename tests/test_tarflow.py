@@ -86,10 +86,11 @@ def test_conditional_flows_invert_for_every_label():
     @nnx.jit                                             # one compiled function per model
     def round_trip(model, x, labels):
         z, logdet = model(x, labels)
-        return logdet, *model.inverse(z, labels)
+        return logdet, *model.inverse(z, labels), model.inverse(z, labels, guidance=0.0)[0]
 
     for model in (jet, tar):
-        logdet, back, logdet_inv = round_trip(model, x, labels)
+        logdet, back, logdet_inv, guided0 = round_trip(model, x, labels)
+        np.testing.assert_allclose(guided0, back, atol=1e-5)   # the guided path at w = 0
         assert len(np.unique(np.round(np.asarray(logdet), 4))) > 5   # the label matters
         np.testing.assert_allclose(back, x, atol=1e-4)
         np.testing.assert_allclose(logdet_inv, -logdet, atol=1e-4)
