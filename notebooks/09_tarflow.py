@@ -54,7 +54,7 @@ from flax import nnx
 from IPython.display import display
 
 import jetbook as jb
-from jetbook import compare, tarflow
+from jetbook import compare
 from jetbook.teaching import plots, widgets
 from jetbook.teaching.checks import randomize_params
 
@@ -85,7 +85,8 @@ print("quick mode:", jb.quick_mode())
 # %%
 cfg = jb.TarFlowConfig(image_shape=(8, 8, 1), patch_size=2, num_blocks=2, block_depth=1,
                        width=32, heads=2)
-block = randomize_params(tarflow.FlowBlock(cfg, rngs=nnx.Rngs(0)), jax.random.key(1), 0.05)
+# the first block of a TarFlow (built by one compiled call), moved away from the identity
+block = randomize_params(jb.TarFlow(cfg, rngs=nnx.Rngs(0)).blocks[0], jax.random.key(1), 0.05)
 digits = jb.load_dataset("digits", "test")
 x_tokens = jb.patchify(jb.dequantize(jax.random.key(0), digits[:4], 17), cfg.patch_size)
 print("tokens:", x_tokens.shape, "(batch, K patches, P values per patch)")
