@@ -2,8 +2,9 @@
 
 Three kinds of code live here:
 
-- the model: `config` (JetConfig, TrainConfig, presets), `patches`, `splits`, `coupling`,
-  `vit`, `jet`, `likelihood`, `sampling`;
+- the model: `config` (JetConfig, TarFlowConfig, TrainConfig, presets), `patches`, `splits`,
+  `coupling`, `vit`, `jet`, `tarflow`, `models` (either kind from its config), `conditioning`
+  (class labels, guidance), `bayes` (`classify`), `likelihood`, `sampling`;
 - training and tools: `data`, `train`, `sharding`, `checkpoints`, `images`, `baselines`,
   `cli` (`jetbook train | eval | sample`), `bench` (`python -m jetbook.bench`);
 - teaching aids, in `jetbook.teaching`: `toys`, `plots`, `widgets`, `exercises`, `checks`,
@@ -18,8 +19,9 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     "JetConfig": "config", "TrainConfig": "config", "Preset": "config", "presets": "config",
-    "get_preset": "config",
-    "Jet": "jet",
+    "get_preset": "config", "TarFlowConfig": "config",
+    "Jet": "jet", "TarFlow": "tarflow", "build_model": "models",
+    "classify": "bayes", "NO_LABEL": "conditioning",
     "bits_per_dim": "likelihood", "dequantize": "likelihood", "quantize": "likelihood",
     "patchify": "patches", "unpatchify": "patches",
     "sample": "sampling",
@@ -28,8 +30,8 @@ _EXPORTS = {
     "load_model": "checkpoints",
     "budget": "teaching.runtime", "quick_mode": "teaching.runtime",
 }
-_MODULES = ("config", "patches", "splits", "coupling", "vit", "jet", "likelihood", "sampling",
-            "data", "train", "sharding", "checkpoints", "images", "baselines", "cli", "bench",
+_MODULES = ("config", "patches", "splits", "coupling", "vit", "jet", "tarflow", "models",
+            "conditioning", "bayes", "compare", "likelihood", "sampling", "data", "train", "sharding", "checkpoints", "images", "baselines", "cli", "bench",
             "teaching")
 _TEACHING = ("toys", "plots", "widgets", "exercises", "checks", "runtime", "student")
 

@@ -24,7 +24,21 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jetbook.config import PRESETS, JetConfig, TrainConfig, apply_overrides, get_preset
+from jetbook.config import PRESETS, JetConfig, TarFlowConfig, TrainConfig, apply_overrides, get_preset
+
+
+def _block_flops(tokens: int, width: int, mlp: int) -> int:
+    """One pre-LN Transformer block: qkv, output projection, MLP, scores and weighted sum."""
+    return (2 * tokens * width * 3 * width + 2 * tokens * width * width
+            + 2 * 2 * tokens * width * mlp + 4 * tokens * tokens * width)
+
+
+def tarflow_forward_flops(cfg: TarFlowConfig, batch: int) -> int:
+    """Per flow block: in-projection, the causal blocks (counted as full attention) and the
+    read-out, on all K tokens at once."""
+    k, p, w = cfg.num_tokens, cfg.patch_dim, cfg.width
+    per_block = 2 * k * p * w + cfg.block_depth * _block_flops(k, w, cfg.mlp_ratio * w) + 2 * k * w * 2 * p
+    return batch * cfg.num_blocks * per_block
 
 
 def forward_flops(cfg: JetConfig, batch: int) -> int:
@@ -36,6 +50,8 @@ def forward_flops(cfg: JetConfig, batch: int) -> int:
     plus the split and merge permutation products. LayerNorm, softmax and elementwise work
     are not counted.
     """
+    if isinstance(cfg, TarFlowConfig):
+        return tarflow_forward_flops(cfg, batch)
     k, p, w = cfg.num_tokens, cfg.patch_dim, cfg.vit_width
     mlp = cfg.mlp_ratio * w
     total = 0
@@ -45,8 +61,7 @@ def forward_flops(cfg: JetConfig, batch: int) -> int:
             d_in, d_out, perm = p // 2, p, 2 * 2 * k * p * p
         else:
             d_in, d_out, perm = p, 2 * p, 2 * 2 * k * k * p
-        block = 2 * t * w * 3 * w + 2 * t * w * w + 2 * 2 * t * w * mlp + 4 * t * t * w
-        total += 2 * t * d_in * w + cfg.vit_depth * block + 2 * t * w * d_out + perm
+        total += 2 * t * d_in * w + cfg.vit_depth * _block_flops(t, w, mlp) + 2 * t * w * d_out + perm
     return batch * total
 
 
@@ -64,15 +79,17 @@ def run(cfg: JetConfig, batch: int, steps: int, levels: int = 256, seed: int = 0
     rng = np.random.default_rng(seed)
     images = [jnp.asarray(rng.integers(0, levels, (batch, *cfg.image_shape), dtype=np.uint8))
               for _ in range(2)]
+    classes = getattr(cfg, "num_classes", 0)
+    labels = jnp.asarray(rng.integers(0, classes, batch), jnp.int32) if classes else None
     key = jax.random.key(seed)
     step = nnx.cached_partial(train_step, model, optimizer)
     t0 = time.perf_counter()
-    jax.block_until_ready(step(images[0], key, levels, microbatches))
+    jax.block_until_ready(step(images[0], key, levels, microbatches, labels))
     compile_s = time.perf_counter() - t0
     times = []
     for i in range(steps):
         t0 = time.perf_counter()
-        loss = step(images[i % 2], jax.random.fold_in(key, i), levels, microbatches)
+        loss = step(images[i % 2], jax.random.fold_in(key, i), levels, microbatches, labels)
         jax.block_until_ready(loss)
         times.append(time.perf_counter() - t0)
     return compile_s, times, float(loss)
@@ -86,7 +103,7 @@ import jetbook as jb
 from flax import nnx
 import jax, numpy as np
 t1 = time.perf_counter()
-model = jb.Jet(jb.presets[sys.argv[1]], rngs=nnx.Rngs(0))
+model = jb.build_model(jb.get_preset(sys.argv[1]).model, nnx.Rngs(0))
 jax.block_until_ready(nnx.state(model))
 t2 = time.perf_counter()
 x = np.random.default_rng(0).uniform(-1, 1, (16, *model.config.image_shape)).astype(np.float32)
@@ -165,16 +182,20 @@ def main(argv=None) -> dict:
     if args.startup:
         return main_startup(args)
     if args.dtype:
+        if not isinstance(cfg, JetConfig):
+            parser.error("--dtype applies to Jet presets only")
         cfg = cfg.replace(vit_dtype=args.dtype)
     microbatches = args.microbatches or get_preset(args.preset).train.microbatches
     if args.batch % microbatches:
         parser.error(f"--batch {args.batch} must be divisible by --microbatches {microbatches}")
+    from jetbook.models import kind_of
     compile_s, times, loss = run(cfg, args.batch, args.steps, microbatches=microbatches)
     median = statistics.median(times)
     flops = model_flops_per_step(cfg, args.batch)
     result = {
-        "preset": args.preset, "batch": args.batch, "steps": args.steps, "vit_dtype": cfg.vit_dtype,
-        "scan": cfg.scan, "remat": cfg.remat, "microbatches": microbatches, "images_per_s": args.batch / median,
+        "preset": args.preset, "model_kind": kind_of(cfg), "batch": args.batch, "steps": args.steps,
+        "vit_dtype": getattr(cfg, "vit_dtype", "float32"), "scan": getattr(cfg, "scan", None),
+        "remat": getattr(cfg, "remat", None), "microbatches": microbatches, "images_per_s": args.batch / median,
         "step_s_median": median, "compile_s": compile_s, "model_flops_per_step": flops,
         "achieved_tflops": flops / median / 1e12,
         "mfu": flops / median / (args.peak_tflops * 1e12) if args.peak_tflops else None,

@@ -2,7 +2,8 @@
 
 Layout of a run folder written by `train_and_evaluate`:
 
-    config.json                  the JetConfig and TrainConfig (plain JSON)
+    config.json                  the model kind ("jet" | "tarflow"), its config and the
+                                 TrainConfig (plain JSON)
     checkpoints/<step>/model     the model's arrays   } separate Orbax items, so the model
     checkpoints/<step>/optimizer the optimizer state  } can be read without the optimizer
     damaged_checkpoints/         checkpoints that failed to restore, moved aside (never deleted)
@@ -24,6 +25,7 @@ from flax import nnx
 
 from jetbook.config import JetConfig, TrainConfig, from_dict, to_dict
 from jetbook.jet import Jet
+from jetbook.models import build_model, config_class, kind_of
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -35,7 +37,8 @@ def _normalise(d):
 
 
 def _run_dict(model_config: JetConfig, train_config: TrainConfig) -> dict:
-    return _normalise({"model": to_dict(model_config), "train": to_dict(train_config)})
+    return _normalise({"model_kind": kind_of(model_config), "model": to_dict(model_config),
+                       "train": to_dict(train_config)})
 
 
 def check_workdir(workdir: pathlib.Path, model_config: JetConfig, train_config: TrainConfig) -> None:
@@ -48,7 +51,9 @@ def check_workdir(workdir: pathlib.Path, model_config: JetConfig, train_config: 
     if path.exists():
         have = _read_json(workdir)
         drop_steps = lambda d: {k: v for k, v in d.get("train", {}).items() if k != "steps"}
-        if have.get("model") != want["model"] or drop_steps(have) != drop_steps(want):
+        same_model = (have.get("model_kind", "jet"), have.get("model")) == (
+            want["model_kind"], want["model"])
+        if not same_model or drop_steps(have) != drop_steps(want):
             raise ValueError(f"run folder {workdir} holds a run with a different configuration; "
                              f"resume it with the same settings (only steps may change) or pick "
                              f"another folder")
@@ -70,11 +75,13 @@ def _read_json(run_dir: pathlib.Path) -> dict:
 
 
 def read_run_config(run_dir) -> tuple[JetConfig, TrainConfig]:
-    """(JetConfig, TrainConfig) of the run stored in `run_dir`."""
+    """(model config, TrainConfig) of the run stored in `run_dir`; runs written before the
+    model kind was recorded hold a Jet."""
     run_dir = pathlib.Path(run_dir)
     d = _read_json(run_dir)
     try:
-        return from_dict(JetConfig, d["model"]), from_dict(TrainConfig, d["train"])
+        model_class = config_class(d.get("model_kind", "jet"))
+        return from_dict(model_class, d["model"]), from_dict(TrainConfig, d["train"])
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"run folder {run_dir}: {CONFIG_FILE} is not a jetbook run "
                          f"configuration ({err})") from None
@@ -152,7 +159,7 @@ def _move_aside(mngr: ocp.CheckpointManager, step: int) -> pathlib.Path:
 
 
 def load_model(run_dir, step: int | None = None) -> Jet:
-    """The trained Jet of a run folder, alone: no optimizer state is built or read.
+    """The trained Jet (or TarFlow) of a run folder, alone: no optimizer state is built or read.
 
     Reads the newest checkpoint that restores cleanly (or exactly `step`), onto the default
     device whatever the device count at training time. Nothing on disk is executed.
@@ -164,7 +171,7 @@ def load_checkpoint(run_dir, step: int | None = None) -> tuple[Jet, int]:
     """`load_model`, and the step of the checkpoint it read."""
     run_dir = pathlib.Path(run_dir)
     model_config, train_config = read_run_config(run_dir)
-    abstract = nnx.eval_shape(lambda: Jet(model_config, rngs=nnx.Rngs(0)))
+    abstract = nnx.eval_shape(lambda: build_model(model_config, nnx.Rngs(0)))
     graphdef, state = nnx.split(abstract)
     target = _abstract(state, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
     mngr = manager(run_dir, train_config.keep_checkpoints)

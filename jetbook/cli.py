@@ -14,13 +14,13 @@ import pathlib
 import sys
 import time
 
-from jetbook.config import JetConfig, PRESETS, apply_overrides, get_preset
+from jetbook.config import PRESETS, apply_overrides, get_preset
 
 
 def _configs(args):
     """The preset's model and training configs with --set, --steps and --batch applied."""
     preset = get_preset(args.preset)
-    model_fields = set(JetConfig.__dataclass_fields__)
+    model_fields = set(type(preset.model).__dataclass_fields__)   # JetConfig or TarFlowConfig
     model_sets = [s for s in args.set or [] if s.split("=", 1)[0] in model_fields]
     train_sets = [s for s in args.set or [] if s not in model_sets]
     model_config = apply_overrides(preset.model, model_sets)
@@ -76,10 +76,15 @@ def cmd_eval(args) -> dict:
     from jetbook.train import evaluate
     _, tc = checkpoints.read_run_config(args.out)
     model, step = checkpoints.load_checkpoint(args.out)
-    images = data.load_dataset(tc.dataset, args.split, data_dir=tc.data_dir)
+    labels = None
+    if model.config.num_classes:            # a conditional model is scored given the true labels
+        images, labels = data.load_dataset(tc.dataset, args.split, labels=True)
+    else:
+        images = data.load_dataset(tc.dataset, args.split, data_dir=tc.data_dir)
     if args.limit:
         images = images[:args.limit]
-    bpd = evaluate(model, images, data.levels_of(tc.dataset), tc.batch_size, tc.seed + 2)
+        labels = None if labels is None else labels[:args.limit]
+    bpd = evaluate(model, images, data.levels_of(tc.dataset), tc.batch_size, tc.seed + 2, labels)
     print(json.dumps({"step": step, "split": args.split, "examples": len(images), "bpd": bpd}))
     return {"bpd": bpd}
 
@@ -98,7 +103,8 @@ def cmd_sample(args) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jetbook", description="Train and use Jet normalizing flows.")
     sub = parser.add_subparsers(dest="command")
-    train = sub.add_parser("train", help="train (or resume) a Jet; prints the final test bpd")
+    train = sub.add_parser("train", help="train (or resume) a Jet or TarFlow (by preset); prints "
+                                         "the final test bpd")
     train.add_argument("--preset", default="digits", help=f"one of {sorted(PRESETS)} (default digits)")
     train.add_argument("--set", action="append", metavar="FIELD=VALUE",
                        help="override a JetConfig or TrainConfig field; repeatable")

@@ -1,4 +1,5 @@
-"""What a Jet is (JetConfig), how to train it (TrainConfig), and named presets pairing the two.
+"""What a Jet (JetConfig) or a TarFlow (TarFlowConfig) is, how to train it (TrainConfig), and
+named presets pairing the two.
 
 Configurations are frozen dataclasses of plain values: they validate themselves on
 construction, travel as JSON beside every checkpoint (`to_dict` / `from_dict`), and nothing
@@ -49,10 +50,13 @@ class JetConfig:
     remat: bool = False                   # rematerialise each coupling in the backward pass
     remat_policy: str = "nothing_saveable"   # with remat: what to keep (see REMAT_POLICIES)
     scan_unroll: int = 1                  # couplings per scan iteration (fewer, larger ops on CPU)
+    num_classes: int = 0                  # > 0: class-conditional (labels 0..num_classes-1)
+    label_dropout: float = 0.1            # conditional training hides this share of labels
 
     def __post_init__(self):
         object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
         object.__setattr__(self, "spatial_kinds", tuple(self.spatial_kinds))
+        _check_conditioning(self)
         if self.kinds is not None:
             object.__setattr__(self, "kinds", tuple(self.kinds))
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
@@ -142,6 +146,51 @@ class JetConfig:
         return dataclasses.replace(self, **changes)
 
 
+def _check_conditioning(config) -> None:
+    if isinstance(config.num_classes, bool) or not isinstance(config.num_classes, int) \
+            or config.num_classes < 0:
+        raise ValueError(f"num_classes must be an int >= 0 (0 = unconditional), got "
+                         f"{config.num_classes!r}")
+    if not 0 <= config.label_dropout < 1:
+        raise ValueError(f"label_dropout must be in [0, 1), got {config.label_dropout!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TarFlowConfig:
+    """A TarFlow: `num_blocks` causal Transformers over the patch sequence, each one an affine
+    autoregressive transform; every other block reads the patches in reverse order."""
+
+    image_shape: Tuple[int, int, int] = (32, 32, 3)
+    patch_size: int = 2
+    num_blocks: int = 4
+    block_depth: int = 2                  # Transformer layers per flow block
+    width: int = 128
+    heads: int = 4
+    mlp_ratio: int = 4
+    num_classes: int = 0                  # > 0: class-conditional (labels 0..num_classes-1)
+    label_dropout: float = 0.1            # conditional training hides this share of labels
+
+    def __post_init__(self):
+        object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
+        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
+            raise ValueError(f"image_shape must be (H, W, C) of positive ints, got {self.image_shape}")
+        _check_positive_ints(self, ("patch_size", "num_blocks", "block_depth", "width", "heads",
+                                    "mlp_ratio"))
+        h, w, _ = self.image_shape
+        if h % self.patch_size or w % self.patch_size:
+            raise ValueError(f"patch_size={self.patch_size} must divide the image height and "
+                             f"width, got image_shape={self.image_shape}")
+        if self.width % self.heads:
+            raise ValueError(f"width={self.width} must be divisible by heads={self.heads}")
+        _check_conditioning(self)
+
+    grid = JetConfig.grid
+    num_tokens = JetConfig.num_tokens
+    patch_dim = JetConfig.patch_dim
+    num_dims = JetConfig.num_dims
+    replace = JetConfig.replace
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """How to train (the model's shape lives in JetConfig)."""
@@ -186,7 +235,7 @@ class TrainConfig:
 class Preset:
     """A named model and the training that suits it."""
 
-    model: JetConfig
+    model: JetConfig | TarFlowConfig
     train: TrainConfig
 
 
@@ -235,10 +284,18 @@ PRESETS = {
         JetConfig(image_shape=(64, 64, 3), patch_size=4, num_couplings=32, vit_depth=2,
                   vit_width=512, vit_heads=8),
         _imagenet_train("imagenet_resized/64x64", 256)),
+    # A TarFlow for digits with about the parameter count of the `digits` Jet (16 Transformer
+    # layers of width 64 in both) and the same training, so the two compare step for step.
+    "tarflow_digits": Preset(
+        TarFlowConfig(image_shape=(8, 8, 1), patch_size=2, num_blocks=4, block_depth=4,
+                      width=64, heads=2),
+        TrainConfig(dataset="digits", steps=1200, batch_size=128, learning_rate=2e-3,
+                    warmup_steps=100, eval_every=400, checkpoint_every=400, eval_examples=297)),
 }
 
-# The public table `jb.presets`: name -> JetConfig.
-presets = {name: preset.model for name, preset in PRESETS.items()}
+# The public table `jb.presets`: name -> JetConfig (TarFlow presets are in PRESETS only).
+presets = {name: preset.model for name, preset in PRESETS.items()
+           if isinstance(preset.model, JetConfig)}
 
 
 def get_preset(name: str) -> Preset:

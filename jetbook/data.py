@@ -38,13 +38,29 @@ def check_name(name: str, split: str) -> None:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
 
 
+# Datasets whose labels load_dataset(..., labels=True) returns, with their number of classes.
+LABELLED = {"digits": 10}
+
+
+def check_num_classes(name: str, num_classes: int) -> None:
+    """A conditional model needs a labelled dataset with exactly its number of classes."""
+    if name not in LABELLED:
+        raise ValueError(f"a class-conditional model (num_classes={num_classes}) needs labels; "
+                         f"dataset {name!r} has none here (labelled: {sorted(LABELLED)})")
+    if LABELLED[name] != num_classes:
+        raise ValueError(f"num_classes={num_classes} does not match dataset {name!r}, which has "
+                         f"{LABELLED[name]} classes")
+
+
 @functools.lru_cache(maxsize=None)
-def _digits(split: str) -> np.ndarray:
+def _digits_with_labels(split: str) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
-    images = load_digits().images.astype(np.uint8)[..., None]     # (1797, 8, 8, 1), 0..16
+    digits = load_digits()
+    images = digits.images.astype(np.uint8)[..., None]            # (1797, 8, 8, 1), 0..16
     order = np.random.default_rng(0).permutation(len(images))
     n_test = 297
-    return images[order[n_test:] if split == "train" else order[:n_test]]
+    keep = order[n_test:] if split == "train" else order[:n_test]
+    return images[keep], digits.target.astype(np.int32)[keep]
 
 
 def _photo(source: str) -> np.ndarray:
@@ -71,11 +87,19 @@ def _patches(split: str, seed: int) -> np.ndarray:
     return np.stack(crops).astype(np.uint8)[rng.permutation(len(crops))]
 
 
-def load_dataset(name: str, split: str = "train", *, seed: int = 0, data_dir=None) -> np.ndarray:
-    """uint8 (N, H, W, C). `seed` picks the crops of `patches`; TFDS data is read whole."""
+def load_dataset(name: str, split: str = "train", *, seed: int = 0, data_dir=None,
+                 labels: bool = False):
+    """uint8 (N, H, W, C). `seed` picks the crops of `patches`; TFDS data is read whole.
+    With labels=True (digits only): (images, int32 labels (N,))."""
     check_name(name, split)
+    if labels:
+        if name not in LABELLED:
+            raise ValueError(f"labels=True: dataset {name!r} has no labels here; labelled "
+                             f"datasets: {sorted(LABELLED)}")
+        images, targets = _digits_with_labels(split)
+        return images.copy(), targets.copy()
     if name == "digits":
-        return _digits(split).copy()
+        return _digits_with_labels(split)[0].copy()
     if name == "patches":
         return _patches(split, seed).copy()
     _tf()
@@ -145,12 +169,14 @@ def tfds_batches(name: str, split: str, batch_size: int, *, seed: int = 0, data_
         yield np.asarray(batch, np.uint8)
 
 
-def batch_at(images: np.ndarray, step: int, batch_size: int, seed: int = 0) -> np.ndarray:
+def batch_at(images, step: int, batch_size: int, seed: int = 0):
     """Batch number `step` of an endless shuffled pass over `images`: a pure function.
 
     Epoch e uses permutation seeded by (seed, e); no example repeats within an epoch.
+    `images` may be a tuple of arrays of equal length (images, labels): the same rows of each.
     """
-    n = len(images)
+    arrays = images if isinstance(images, tuple) else (images,)
+    n = len(arrays[0])
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     start = step * batch_size
@@ -159,4 +185,5 @@ def batch_at(images: np.ndarray, step: int, batch_size: int, seed: int = 0) -> n
         epoch, offset = divmod(start + len(idx), n)
         perm = np.random.default_rng([seed, epoch]).permutation(n)
         idx.extend(perm[offset:offset + batch_size - len(idx)])
-    return images[np.asarray(idx)]
+    idx = np.asarray(idx)
+    return tuple(a[idx] for a in arrays) if isinstance(images, tuple) else images[idx]

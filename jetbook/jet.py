@@ -9,6 +9,9 @@ A Jet is cheap to use from a notebook cell: its parameters are initialised by on
 function, and `model(x)`, `model.inverse(z)` and `model.forward_path(x)` called outside any
 JAX transformation run a function compiled once per input shape (with a rolled scan, which
 compiles fastest). Inside `jit`, `grad` and friends they are traced as usual.
+
+With `num_classes > 0` every conditioner also sees a class embedding: `model(x, labels)`,
+`model.inverse(z, labels, guidance=w)`. With the default 0 a Jet has no extra parameter.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import numpy as np
 from flax import nnx
 
 from jetbook import splits
+from jetbook.conditioning import check_guidance, check_labels
 from jetbook.config import JetConfig
 from jetbook.coupling import affine_coupling
 from jetbook.patches import patchify, unpatchify
@@ -44,10 +48,12 @@ def _build_layers(cfg: JetConfig, rngs: nnx.Rngs):
     dtype = cfg.vit_dtype
     encoders = _stack(len(kinds), lambda r: Encoder(
         w, cfg.vit_depth, cfg.vit_heads, cfg.mlp_ratio * w, rngs=r, dtype=dtype), rngs)
+    c = cfg.num_classes
     channel_io = _stack(n_channel, lambda r: TokenIO(
-        p // 2, k, w, p, rngs=r, dtype=dtype), rngs) if n_channel else None
+        p // 2, k, w, p, rngs=r, dtype=dtype, num_classes=c), rngs) if n_channel else None
     spatial_io = _stack(n_spatial, lambda r: TokenIO(
-        p, cfg.conditioner_tokens(spatial=True), w, 2 * p, rngs=r, dtype=dtype), rngs) if n_spatial else None
+        p, cfg.conditioner_tokens(spatial=True), w, 2 * p, rngs=r, dtype=dtype, num_classes=c),
+        rngs) if n_spatial else None
     return encoders, channel_io, spatial_io
 
 
@@ -62,30 +68,49 @@ def _is_traced(tree) -> bool:
 _LAYER_GRAPHDEFS: dict = {}
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1),
+@functools.partial(jax.jit, static_argnums=(0, 1, 2),
                    compiler_options={"xla_backend_optimization_level": 1})
-def _init_layer_state(cfg: JetConfig, rngs_def, rngs_state):
+def _init_layer_state(build, cfg, rngs_def, rngs_state):
     rngs = nnx.merge(rngs_def, rngs_state)
-    _LAYER_GRAPHDEFS[cfg], layer_state = nnx.split(_build_layers(cfg, rngs))
+    _LAYER_GRAPHDEFS[build, cfg], layer_state = nnx.split(build(cfg, rngs))
     return layer_state, nnx.state(rngs)
 
 
-def _init_layers(cfg: JetConfig, rngs: nnx.Rngs):
-    """`_build_layers` as one compiled call; advances `rngs` exactly as building eagerly would."""
+def init_compiled(build, cfg, rngs: nnx.Rngs):
+    """`build(cfg, rngs)` (a function returning modules) as one compiled call; advances `rngs`
+    exactly as building eagerly would. Jet and TarFlow build their layers through it."""
     rngs_def, rngs_state = nnx.split(rngs)
     if _is_traced(rngs_state):              # built inside a transformation (e.g. eval_shape)
-        return _build_layers(cfg, rngs)
-    layer_state, rngs_state = _init_layer_state(cfg, rngs_def, rngs_state)
+        return build(cfg, rngs)
+    layer_state, rngs_state = _init_layer_state(build, cfg, rngs_def, rngs_state)
     nnx.update(rngs, rngs_state)
-    return nnx.merge(_LAYER_GRAPHDEFS[cfg], layer_state)
+    return nnx.merge(_LAYER_GRAPHDEFS[build, cfg], layer_state)
 
 
 # For calls from a notebook cell: a rolled scan and XLA's lighter optimisation level compile
 # about twice as fast as the unrolled training configuration and run as fast at these sizes.
 @functools.partial(jax.jit, static_argnames=("graphdef", "mode"),
                    compiler_options={"xla_backend_optimization_level": 1})
-def _run_compiled(graphdef, state, x, mode: str):
-    return nnx.merge(graphdef, state)._run(x, mode, unroll=1)
+def _run_compiled(graphdef, state, x, mode: str, rows, guidance):
+    return nnx.merge(graphdef, state)._run(x, mode, unroll=1, rows=rows, guidance=guidance)
+
+
+def dispatch(model, x, name: str, mode: str, labels=None, guidance=None):
+    """Check the input and labels, then run `model._run`: inline when traced, else through
+    the function compiled once per model structure and input shape. Jet and TarFlow share it."""
+    cfg = model.config
+    want = cfg.image_shape
+    if getattr(x, "ndim", None) != 4 or tuple(x.shape[1:]) != want:
+        raise ValueError(f"{name} must have shape (B, {', '.join(map(str, want))}) for this "
+                         f"model, got {tuple(getattr(x, 'shape', ()))}")
+    guidance = check_guidance(guidance)
+    if guidance is not None and labels is None and cfg.num_classes:
+        raise ValueError("guidance needs labels: pass the classes to guide towards")
+    rows = check_labels(labels, cfg.num_classes, x.shape[0], guidance)
+    graphdef, state = nnx.split(model)
+    if _is_traced((x, state, rows, guidance)):
+        return model._run(x, mode, rows=rows, guidance=guidance)
+    return _run_compiled(graphdef, state, jnp.asarray(x, jnp.float32), mode, rows, guidance)
 
 
 class Jet(nnx.Module):
@@ -96,7 +121,7 @@ class Jet(nnx.Module):
             raise ValueError(f"config must be a JetConfig, got {type(config).__name__}")
         self.config = cfg = config
         kinds = cfg.coupling_kinds
-        self.encoders, self.channel_io, self.spatial_io = _init_layers(cfg, rngs)
+        self.encoders, self.channel_io, self.spatial_io = init_compiled(_build_layers, cfg, rngs)
         mats = [cfg.split_matrix(i) for i in range(cfg.num_couplings)]
         family = lambda spatial: splits.SplitMatrix(jnp.asarray(np.stack(
             [m for m, kd in zip(mats, kinds) if (kd != "channel") == spatial])))
@@ -111,7 +136,7 @@ class Jet(nnx.Module):
         index = np.where(spatial, np.cumsum(spatial) - 1, np.cumsum(~spatial) - 1)
         return spatial, index.astype(np.int32)
 
-    def _coupling(self, spatial: bool, tokens, encoder, index, inverse: bool):
+    def _coupling(self, spatial: bool, tokens, encoder, index, inverse: bool, rows, guidance):
         """One coupling of a known family (`encoder` is its ViT blocks); `index` may be traced."""
         cfg = self.config
         io_module = self.spatial_io if spatial else self.channel_io
@@ -119,11 +144,12 @@ class Jet(nnx.Module):
         io = nnx.merge(io_graph, jax.tree.map(lambda a: a[index], io_state))
         matrix = (self.spatial_splits if spatial else self.channel_splits)[...][index]
         return affine_coupling(
-            tokens, lambda x: run_conditioner(io, encoder, x), matrix,
+            tokens, lambda x: run_conditioner(io, encoder, x, rows, guidance), matrix,
             splits.TOKEN_AXIS if spatial else splits.FEATURE_AXIS,
             mode=cfg.coupling_mode, inverse=inverse, scale_max=cfg.scale_max)
 
-    def _flow(self, tokens, inverse: bool, path: bool = False, unroll: int | None = None):
+    def _flow(self, tokens, inverse: bool, path: bool = False, unroll: int | None = None,
+              rows=None, guidance=None):
         """-> (tokens, logdet), plus (N, B, K, P) tokens after every coupling when `path`."""
         cfg = self.config
         spatial, index = self._layer_table()
@@ -136,7 +162,7 @@ class Jet(nnx.Module):
             for i in order:
                 layer_state = jax.tree.map(lambda a: a[i], encoder_states)
                 tokens, ld = self._coupling(bool(spatial[i]), tokens, layer_encoder(layer_state),
-                                           int(index[i]), inverse)
+                                           int(index[i]), inverse, rows, guidance)
                 logdet = logdet + ld
                 steps.append(tokens)
             if path:
@@ -148,12 +174,13 @@ class Jet(nnx.Module):
             layer_state, is_spatial, idx = layer
             encoder = layer_encoder(layer_state)
             if spatial.all() or not spatial.any():
-                tokens, ld = self._coupling(bool(spatial[0]), tokens, encoder, idx, inverse)
+                tokens, ld = self._coupling(bool(spatial[0]), tokens, encoder, idx, inverse, rows,
+                                            guidance)
             else:
                 tokens, ld = jax.lax.cond(
                     is_spatial,
-                    lambda t: self._coupling(True, t, encoder, idx, inverse),
-                    lambda t: self._coupling(False, t, encoder, idx, inverse),
+                    lambda t: self._coupling(True, t, encoder, idx, inverse, rows, guidance),
+                    lambda t: self._coupling(False, t, encoder, idx, inverse, rows, guidance),
                     tokens)
             return (tokens, logdet + ld), (tokens if path else None)
 
@@ -165,36 +192,30 @@ class Jet(nnx.Module):
         return (tokens, logdet, steps) if path else (tokens, logdet)
 
     # -- public -----------------------------------------------------------------------------
-    def _run(self, x, mode: str, unroll: int | None = None):
-        """mode 'forward' | 'inverse' -> (images, logdet); 'path' -> (N+1, B, H, W, C)."""
+    def _run(self, x, mode: str, unroll: int | None = None, rows=None, guidance=None):
+        """mode 'forward' | 'inverse' -> (images, logdet); 'path' -> (N+1, B, H, W, C).
+        `rows`: class-embedding rows; `guidance`: classifier-free guidance weight or None."""
         cfg = self.config
         tokens = patchify(jnp.asarray(x, jnp.float32), cfg.patch_size)
         to_images = lambda t: unpatchify(t, cfg.patch_size, cfg.image_shape)
         if mode == "path":
-            _, _, steps = self._flow(tokens, inverse=False, path=True, unroll=unroll)
+            _, _, steps = self._flow(tokens, inverse=False, path=True, unroll=unroll, rows=rows)
             return jax.vmap(to_images)(jnp.concatenate([tokens[None], steps]))
-        tokens, logdet = self._flow(tokens, inverse=mode == "inverse", unroll=unroll)
+        tokens, logdet = self._flow(tokens, inverse=mode == "inverse", unroll=unroll, rows=rows,
+                                    guidance=guidance)
         return to_images(tokens), logdet
 
-    def _dispatch(self, x, name: str, mode: str):
-        """Traced: run inline. Called eagerly: the compiled function, once per input shape."""
-        want = self.config.image_shape
-        if getattr(x, "ndim", None) != 4 or tuple(x.shape[1:]) != want:
-            raise ValueError(f"{name} must have shape (B, {', '.join(map(str, want))}) for this "
-                             f"model, got {tuple(getattr(x, 'shape', ()))}")
-        graphdef, state = nnx.split(self)
-        if _is_traced((x, state)):
-            return self._run(x, mode)
-        return _run_compiled(graphdef, state, jnp.asarray(x, jnp.float32), mode)
+    def __call__(self, x, labels=None):
+        """x (B,H,W,C) in [-1, 1] -> (z (B,H,W,C), logdet (B,) = log|det dz/dx|).
+        Conditional models need `labels` (B,) ints (-1: no label)."""
+        return dispatch(self, x, "x", "forward", labels)
 
-    def __call__(self, x):
-        """x (B,H,W,C) in [-1, 1] -> (z (B,H,W,C), logdet (B,) = log|det dz/dx|)."""
-        return self._dispatch(x, "x", "forward")
+    def inverse(self, z, labels=None, guidance=None):
+        """z (B,H,W,C) -> (x, logdet_inv (B,) = log|det dx/dz|); `guidance` w mixes every
+        coupling's conditional and unconditional predictions. With guidance the map is no
+        longer the inverse of `model(x, labels)` and logdet_inv is that of the guided map."""
+        return dispatch(self, z, "z", "inverse", labels, guidance)
 
-    def inverse(self, z):
-        """z (B,H,W,C) -> (x, logdet_inv (B,) = log|det dx/dz|)."""
-        return self._dispatch(z, "z", "inverse")
-
-    def forward_path(self, x):
+    def forward_path(self, x, labels=None):
         """(N+1, B, H, W, C): the input, then the image after each coupling (for figures)."""
-        return self._dispatch(x, "x", "path")
+        return dispatch(self, x, "x", "path", labels)

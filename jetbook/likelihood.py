@@ -58,5 +58,9 @@ def bits_per_dim(z, logdet, levels: int = 256):
     if logdet.shape != z.shape[:1]:
         raise ValueError(f"logdet must have shape ({z.shape[0]},) to match z, got {logdet.shape}")
     dims = math.prod(z.shape[1:])
-    nll = 0.5 * jnp.sum(z.reshape(z.shape[0], -1) ** 2 + math.log(2 * math.pi), axis=-1)
-    return (nll - logdet + dims * math.log(levels / 2)) / (dims * math.log(2))
+    return (gaussian_nll(z) - logdet + dims * math.log(levels / 2)) / (dims * math.log(2))
+
+
+def gaussian_nll(z):
+    """(B,) -log N(z; 0, I) in nats, summed over every non-batch axis."""
+    return 0.5 * jnp.sum(z.reshape(z.shape[0], -1) ** 2 + math.log(2 * math.pi), axis=-1)

@@ -24,10 +24,12 @@ from flax import nnx
 from tqdm.auto import tqdm
 
 from jetbook import checkpoints, data
+from jetbook.conditioning import drop_labels
 from jetbook.config import JetConfig, TrainConfig
 from jetbook.images import save_image_grid
 from jetbook.jet import Jet
 from jetbook.likelihood import bits_per_dim, dequantize
+from jetbook.models import build_model
 from jetbook.sampling import sample
 from jetbook.sharding import DataParallel
 
@@ -50,69 +52,83 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
                                    weight_decay=config.weight_decay))
 
 
-def loss_fn(model: Jet, images, key, levels: int):
-    """Mean bits/dim of uint8 `images` under fresh dequantisation noise."""
-    z, logdet = model(dequantize(key, images, levels))
+def _training_labels(model, labels, key):
+    """Class labels with label dropout applied (None for unconditional training)."""
+    if labels is None:
+        return None
+    return drop_labels(jax.random.fold_in(key, 1), labels, model.config.label_dropout)
+
+
+def loss_fn(model: Jet, images, key, levels: int, labels=None):
+    """Mean bits/dim of uint8 `images` under fresh dequantisation noise (conditional models:
+    given `labels`, a share of them hidden by label dropout)."""
+    z, logdet = model(dequantize(key, images, levels), _training_labels(model, labels, key))
     return bits_per_dim(z, logdet, levels).mean()
 
 
-def loss_and_grads(model: Jet, images, key, levels: int, microbatches: int = 1):
+def loss_and_grads(model: Jet, images, key, levels: int, microbatches: int = 1, labels=None):
     """`loss_fn` and its gradient. With microbatches=k the batch runs as k slices in a rolled
     loop and the gradients are summed: the same numbers up to summation order, and a working
     set k times smaller (on a CPU a slice's activations then stay in cache)."""
     if microbatches == 1:
-        return nnx.value_and_grad(loss_fn)(model, images, key, levels)
+        return nnx.value_and_grad(loss_fn)(model, images, key, levels, labels)
     x = dequantize(key, images, levels)                   # the very noise loss_fn draws
     slices = x.reshape(microbatches, -1, *x.shape[1:])    # (k, B/k, H, W, C)
+    labels = _training_labels(model, labels, key)
+    label_slices = None if labels is None else labels.reshape(microbatches, -1)
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
-    def slice_bits(p, xs):
-        z, logdet = nnx.merge(graphdef, p, rest)(xs)
+    def slice_bits(p, xs, ls):
+        z, logdet = nnx.merge(graphdef, p, rest)(xs, ls)
         return bits_per_dim(z, logdet, levels).sum()
 
-    def add_slice(total, xs):
-        return jax.tree.map(jnp.add, total, jax.value_and_grad(slice_bits)(params, xs)), None
+    def add_slice(total, batch):
+        return jax.tree.map(jnp.add, total, jax.value_and_grad(slice_bits)(params, *batch)), None
 
     zeros = (jnp.zeros((), jnp.float32), jax.tree.map(jnp.zeros_like, params))
-    (bits, grads), _ = jax.lax.scan(add_slice, zeros, slices)
+    (bits, grads), _ = jax.lax.scan(add_slice, zeros, (slices, label_slices))
     n = images.shape[0]
     return bits / n, jax.tree.map(lambda g: g / n, grads)
 
 
 @nnx.jit(static_argnames=("levels", "microbatches"), donate_argnums=(0, 1))
 def train_step(model: Jet, optimizer: nnx.Optimizer, images, key, levels: int,
-               microbatches: int = 1):
+               microbatches: int = 1, labels=None):
     """One AdamW step on the trainable parameters (frozen split matrices stay put); -> loss.
 
     Model and optimizer arrays are donated and updated in place. In a long loop, call it
     through `nnx.cached_partial(train_step, model, optimizer)`, which skips re-reading the
     model's object graph on every call.
     """
-    loss, grads = loss_and_grads(model, images, key, levels, microbatches)
+    loss, grads = loss_and_grads(model, images, key, levels, microbatches, labels)
     optimizer.update(model, grads)
     return loss
 
 
 def build_model_and_optimizer(model_config: JetConfig, train_config: TrainConfig):
-    """A fresh Jet (seeded by train_config.seed) and its AdamW optimizer."""
-    model = Jet(model_config, rngs=nnx.Rngs(train_config.seed))
+    """A fresh Jet or TarFlow (seeded by train_config.seed) and its AdamW optimizer."""
+    model = build_model(model_config, nnx.Rngs(train_config.seed))
     return model, nnx.Optimizer(model, make_optimizer(train_config), wrt=nnx.Param)
 
 
 @nnx.jit(static_argnames=("levels",))
-def _eval_bpd(model: Jet, images, key, levels: int):
-    z, logdet = model(dequantize(key, images, levels))
+def _eval_bpd(model: Jet, images, key, levels: int, labels=None):
+    z, logdet = model(dequantize(key, images, levels), labels)
     return bits_per_dim(z, logdet, levels)
 
 
-def evaluate(model: Jet, images: np.ndarray, levels: int, batch_size: int, seed: int = 0) -> float:
-    """Mean bits/dim over `images`, with fixed dequantisation noise so evals are comparable."""
+def evaluate(model: Jet, images: np.ndarray, levels: int, batch_size: int, seed: int = 0,
+             labels: np.ndarray | None = None) -> float:
+    """Mean bits/dim over `images`, with fixed dequantisation noise so evals are comparable
+    (conditional models: given their `labels`)."""
     if len(images) == 0:
         raise ValueError("evaluate needs at least one image")
     key, total = jax.random.key(seed), 0.0
     for start in range(0, len(images), batch_size):
         batch = jnp.asarray(images[start:start + batch_size])
-        total += float(_eval_bpd(model, batch, jax.random.fold_in(key, start), levels).sum())
+        batch_labels = None if labels is None else jnp.asarray(labels[start:start + batch_size])
+        total += float(_eval_bpd(model, batch, jax.random.fold_in(key, start), levels,
+                                 batch_labels).sum())
     return total / len(images)
 
 
@@ -130,7 +146,10 @@ def _truncate_metrics(path: pathlib.Path, last_step: int) -> None:
 
 
 def save_sample_grid(model: Jet, path, levels: int, n: int, temperature: float, seed: int = 0):
-    images = sample(model, jax.random.key(seed), n, temperature)
+    """n samples as a PNG grid; a conditional model draws the classes in turn, 0, 1, 2, ..."""
+    classes = model.config.num_classes
+    labels = np.arange(n) % classes if classes else None
+    images = sample(model, jax.random.key(seed), n, temperature, labels=labels)
     save_image_grid(path, np.asarray(images), levels=levels)
 
 
@@ -145,13 +164,22 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
     sharding.check_batch_size(tc.batch_size, tc.microbatches)
 
     in_memory = tc.dataset in data.OFFLINE
-    train_images = data.load_dataset(tc.dataset, "train") if in_memory else None
-    test_images = (data.load_dataset(tc.dataset, "test") if in_memory else
-                   next(data.tfds_batches(tc.dataset, "test", tc.eval_examples, data_dir=tc.data_dir,
-                                          repeat=False)))[:tc.eval_examples]
+    conditional = model_config.num_classes > 0
+    train_labels = test_labels = None
+    if conditional:       # labelled data is in memory (digits)
+        data.check_num_classes(tc.dataset, model_config.num_classes)
+        train_images, train_labels = data.load_dataset(tc.dataset, "train", labels=True)
+        test_images, test_labels = data.load_dataset(tc.dataset, "test", labels=True)
+        test_images, test_labels = test_images[:tc.eval_examples], test_labels[:tc.eval_examples]
+    else:
+        train_images = data.load_dataset(tc.dataset, "train") if in_memory else None
+        test_images = (data.load_dataset(tc.dataset, "test") if in_memory else
+                       next(data.tfds_batches(tc.dataset, "test", tc.eval_examples,
+                                              data_dir=tc.data_dir, repeat=False)))[:tc.eval_examples]
     # the same number of training images, scored like the test set: the gap between the two
     # is overfitting (a stream has no fixed training subset, so it is measured in memory only)
     train_subset = train_images[:tc.eval_examples] if in_memory else None
+    train_subset_labels = None if train_labels is None else train_labels[:tc.eval_examples]
     if tuple(test_images.shape[1:]) != model_config.image_shape:
         raise ValueError(f"dataset {tc.dataset!r} has images of shape {test_images.shape[1:]}, but "
                          f"the model expects image_shape={model_config.image_shape}")
@@ -165,15 +193,18 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
     if jax.process_index() == 0:
         _truncate_metrics(metrics_path, start)
 
-    if in_memory:
-        next_batch = lambda step: sharding.put_batch(
-            data.batch_at(train_images, step, tc.batch_size, tc.seed))
+    if conditional:
+        next_batch = lambda step: tuple(sharding.put_batch(a) for a in data.batch_at(
+            (train_images, train_labels), step, tc.batch_size, tc.seed))
+    elif in_memory:
+        next_batch = lambda step: (sharding.put_batch(
+            data.batch_at(train_images, step, tc.batch_size, tc.seed)), None)
     else:   # a stream cannot jump to a step: reseed at the resume step instead
         stream = data.tfds_batches(tc.dataset, "train", tc.batch_size // jax.process_count(),
                                    seed=tc.seed + start, data_dir=tc.data_dir,
                                    process_index=jax.process_index(),
                                    process_count=jax.process_count())
-        next_batch = lambda step: sharding.put_local_batch(next(stream))
+        next_batch = lambda step: (sharding.put_local_batch(next(stream)), None)
 
     step_fn = nnx.cached_partial(train_step, model, optimizer)
     noise_key = jax.random.key(tc.seed + 1)
@@ -185,8 +216,9 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
     step = start
     try:
         for step in range(start + 1, tc.steps + 1):
-            loss = step_fn(next_batch(step - 1), jax.random.fold_in(noise_key, step), levels,
-                           tc.microbatches)
+            images, labels = next_batch(step - 1)
+            loss = step_fn(images, jax.random.fold_in(noise_key, step), levels, tc.microbatches,
+                           labels)
             n_since += 1
             bar.update(1)
             is_eval = step % tc.eval_every == 0 or step == tc.steps
@@ -203,10 +235,11 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
                       "images_per_s": n_since * tc.batch_size / (now - t_last)}
             t_last, n_since = now, 0
             if is_eval:
-                record["test_bpd"] = evaluate(model, test_images, levels, tc.batch_size, tc.seed + 2)
+                record["test_bpd"] = evaluate(model, test_images, levels, tc.batch_size, tc.seed + 2,
+                                              test_labels)
                 if train_subset is not None:
                     record["train_eval_bpd"] = evaluate(model, train_subset, levels, tc.batch_size,
-                                                        tc.seed + 2)
+                                                        tc.seed + 2, train_subset_labels)
                 if jax.process_index() == 0:
                     save_sample_grid(model, workdir / "samples" / f"step_{step:07d}.png", levels,
                                      tc.num_samples, tc.sample_temperature, tc.seed + 3)
@@ -222,5 +255,5 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
         manager.wait_until_finished()
     if not record.get("test_bpd"):       # resumed at the end: nothing ran, still report
         record = {"step": step, "test_bpd": evaluate(model, test_images, levels,
-                                                     tc.batch_size, tc.seed + 2)}
+                                                     tc.batch_size, tc.seed + 2, test_labels)}
     return model, record
