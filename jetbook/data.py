@@ -1,8 +1,9 @@
 """Datasets as uint8 arrays (N, H, W, C): two that ship with installed packages, and TFDS.
 
 `digits` and `patches` work offline and fit in memory; TFDS datasets stream through tf.data.
-Training draws batch `step` as a pure function of (seed, step) for in-memory data, so a run
-resumed from a checkpoint sees exactly the batches an uninterrupted run would.
+Training draws batch `step` as a pure function of (seed, step), from memory or by random
+access to TFDS array_record files, so a run resumed from a checkpoint sees exactly the batches
+an uninterrupted run would.
 """
 from __future__ import annotations
 
@@ -145,12 +146,44 @@ def tfds_batches(name: str, split: str, batch_size: int, *, seed: int = 0, data_
         yield np.asarray(batch, np.uint8)
 
 
+def tfds_source(name: str, split: str, *, data_dir=None):
+    """Random access to a prepared TFDS split (`tfds.data_source`, array_record files), so a
+    training batch is a pure function of (seed, step) as for in-memory data (`batch_indices`)
+    and a resumed run reads exactly the batches an uninterrupted one would."""
+    check_name(name, split)
+    if name in OFFLINE:
+        raise ValueError(f"{name!r} is an in-memory dataset; use load_dataset or batch_at")
+    import tensorflow_datasets as tfds
+    try:
+        return tfds.data_source(name, split=_tfds_split(name, split), data_dir=data_dir)
+    except Exception as err:              # not prepared, or prepared as tfrecord only
+        raise FileNotFoundError(
+            f"TFDS dataset {name!r} has no random-access copy in {data_dir or 'the default TFDS folder'} "
+            f"({type(err).__name__}: {str(err)[:200]}). Training reads array_record files: prepare "
+            f"it with `tfds.builder('{name}', data_dir=...).download_and_prepare("
+            f"file_format='array_record')`.") from None
+
+
+def read_rows(source, indices, name: str) -> np.ndarray:
+    """uint8 images (len(indices), H, W, C) of a `tfds_source`, in the order given."""
+    side = _image_side(name)
+    images = np.stack([np.asarray(source[int(i)]["image"], np.uint8) for i in indices])
+    if images.shape[1:] != (side, side, 3):
+        raise ValueError(f"TFDS dataset {name!r} gave images of shape {images.shape[1:]}, "
+                         f"expected {(side, side, 3)}")
+    return images
+
+
 def batch_at(images: np.ndarray, step: int, batch_size: int, seed: int = 0) -> np.ndarray:
-    """Batch number `step` of an endless shuffled pass over `images`: a pure function.
+    """Batch number `step` of an endless shuffled pass over `images`: a pure function."""
+    return images[batch_indices(len(images), step, batch_size, seed)]
+
+
+def batch_indices(n: int, step: int, batch_size: int, seed: int = 0) -> np.ndarray:
+    """Indices of batch `step` of an endless shuffled pass over n examples: a pure function.
 
     Epoch e uses permutation seeded by (seed, e); no example repeats within an epoch.
     """
-    n = len(images)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     start = step * batch_size
@@ -159,4 +192,4 @@ def batch_at(images: np.ndarray, step: int, batch_size: int, seed: int = 0) -> n
         epoch, offset = divmod(start + len(idx), n)
         perm = np.random.default_rng([seed, epoch]).permutation(n)
         idx.extend(perm[offset:offset + batch_size - len(idx)])
-    return images[np.asarray(idx)]
+    return np.asarray(idx)

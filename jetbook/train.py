@@ -3,8 +3,9 @@
 `train_and_evaluate(model_config, train_config, workdir)` trains a Jet on bits per dimension
 with `train_step` (the one training step: the benchmark and the notebooks use it too),
 evaluates a fixed held-out subset, writes metrics.jsonl, sample grids and Orbax checkpoints,
-and resumes from the latest checkpoint when `workdir` already holds one. Batches and noise
-are pure functions of (seed, step), so a resumed run repeats an uninterrupted one exactly.
+and resumes from the latest checkpoint when `workdir` already holds one. Batches (in memory or
+read by index from TFDS) and noise are pure functions of (seed, step), so a resumed run repeats
+an uninterrupted one exactly.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from jetbook.images import save_image_grid
 from jetbook.jet import Jet
 from jetbook.likelihood import bits_per_dim, dequantize
 from jetbook.sampling import sample
-from jetbook.sharding import DataParallel
+from jetbook.sharding import DeviceMesh, local_rows
 
 
 class TrainingDiverged(RuntimeError):
@@ -35,12 +36,16 @@ class TrainingDiverged(RuntimeError):
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """AdamW (b2=0.95) on a warmup + cosine schedule, after global-norm clipping."""
+    """AdamW (b2=0.95) on a warmup + cosine schedule, after global-norm clipping.
+
+    mu_dtype="bfloat16" stores the first moment in bfloat16 (optax casts it back to float32 for
+    the update); the parameters and the second moment stay float32."""
     schedule = optax.warmup_cosine_decay_schedule(
         0.0, config.learning_rate, min(config.warmup_steps, config.steps - 1) if config.steps > 1 else 0,
         config.steps, end_value=0.0)
     return optax.chain(optax.clip_by_global_norm(config.grad_clip),
-                       optax.adamw(schedule, b2=config.b2, weight_decay=config.weight_decay))
+                       optax.adamw(schedule, b2=config.b2, weight_decay=config.weight_decay,
+                                   mu_dtype=jnp.dtype(config.mu_dtype)))
 
 
 def loss_fn(model: Jet, images, key, levels: int):
@@ -86,10 +91,21 @@ def train_step(model: Jet, optimizer: nnx.Optimizer, images, key, levels: int,
     return loss
 
 
-def build_model_and_optimizer(model_config: JetConfig, train_config: TrainConfig):
-    """A fresh Jet (seeded by train_config.seed) and its AdamW optimizer."""
-    model = Jet(model_config, rngs=nnx.Rngs(train_config.seed))
-    return model, nnx.Optimizer(model, make_optimizer(train_config), wrt=nnx.Param)
+def build_model_and_optimizer(model_config: JetConfig, train_config: TrainConfig,
+                              mesh: Optional[DeviceMesh] = None):
+    """A fresh Jet (seeded by train_config.seed) and its AdamW optimizer.
+
+    With a `mesh`, both are created inside one jit, straight into their shardings: a model too
+    large for one device is never materialised whole."""
+    def build():
+        model = Jet(model_config, rngs=nnx.Rngs(train_config.seed))
+        optimizer = nnx.Optimizer(model, make_optimizer(train_config), wrt=nnx.Param)
+        if mesh is not None:
+            for part in (model, optimizer):
+                state = nnx.state(part)
+                nnx.update(part, jax.lax.with_sharding_constraint(state, mesh.shardings(state)))
+        return model, optimizer
+    return build() if mesh is None else nnx.jit(build)()
 
 
 @nnx.jit(static_argnames=("levels",))
@@ -134,23 +150,26 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
     workdir = pathlib.Path(workdir)
     tc, levels = train_config, data.levels_of(train_config.dataset)
     checkpoints.check_workdir(workdir, model_config, tc)
-    sharding = DataParallel()
+    sharding = DeviceMesh(tc.sharding, tc.fsdp_size)
     sharding.check_batch_size(tc.batch_size, tc.microbatches)
 
     in_memory = tc.dataset in data.OFFLINE
     train_images = data.load_dataset(tc.dataset, "train") if in_memory else None
-    test_images = (data.load_dataset(tc.dataset, "test") if in_memory else
-                   next(data.tfds_batches(tc.dataset, "test", tc.eval_examples, data_dir=tc.data_dir,
-                                          repeat=False)))[:tc.eval_examples]
+    if in_memory:
+        test_images = data.load_dataset(tc.dataset, "test")[:tc.eval_examples]
+    else:
+        test_source = data.tfds_source(tc.dataset, "test", data_dir=tc.data_dir)
+        test_images = data.read_rows(test_source, range(min(len(test_source), tc.eval_examples)),
+                                     tc.dataset)
     if tuple(test_images.shape[1:]) != model_config.image_shape:
         raise ValueError(f"dataset {tc.dataset!r} has images of shape {test_images.shape[1:]}, but "
                          f"the model expects image_shape={model_config.image_shape}")
 
-    model, optimizer = build_model_and_optimizer(model_config, tc)
+    # sharded from birth; checkpoints are then read into these shardings, whatever the device
+    # count they were written on
+    model, optimizer = build_model_and_optimizer(model_config, tc, sharding)
     manager = checkpoints.manager(workdir, tc.keep_checkpoints)
     start = checkpoints.restore_for_resume(manager, model, optimizer)
-    sharding.replicate(model)
-    sharding.replicate(optimizer)
     metrics_path = workdir / "metrics.jsonl"
     if jax.process_index() == 0:
         _truncate_metrics(metrics_path, start)
@@ -158,12 +177,10 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
     if in_memory:
         next_batch = lambda step: sharding.put_batch(
             data.batch_at(train_images, step, tc.batch_size, tc.seed))
-    else:   # a stream cannot jump to a step: reseed at the resume step instead
-        stream = data.tfds_batches(tc.dataset, "train", tc.batch_size // jax.process_count(),
-                                   seed=tc.seed + start, data_dir=tc.data_dir,
-                                   process_index=jax.process_index(),
-                                   process_count=jax.process_count())
-        next_batch = lambda step: sharding.put_local_batch(next(stream))
+    else:   # random access: each process reads its own rows of the same global batch
+        source, rows = data.tfds_source(tc.dataset, "train", data_dir=tc.data_dir), local_rows(tc.batch_size)
+        next_batch = lambda step: sharding.put_local_batch(data.read_rows(
+            source, data.batch_indices(len(source), step, tc.batch_size, tc.seed)[rows], tc.dataset))
 
     step_fn = nnx.cached_partial(train_step, model, optimizer)
     noise_key = jax.random.key(tc.seed + 1)
