@@ -32,6 +32,22 @@ def fsdp_spec(shape: Sequence[int], fsdp_size: int) -> PartitionSpec:
     return PartitionSpec(*([None] * dim), "fsdp")
 
 
+def fsdp_axis_size(sharding: str, fsdp_size: int, num_devices: int) -> int:
+    """Size of the "fsdp" mesh axis; errors name the setting that is wrong."""
+    if sharding not in SHARDINGS:
+        raise ValueError(f"sharding must be one of {SHARDINGS}, got {sharding!r}")
+    fsdp = 1 if sharding == "replicated" else (fsdp_size or num_devices)
+    if num_devices % fsdp:
+        raise ValueError(f"fsdp_size={fsdp_size} must divide the number of devices ({num_devices})")
+    return fsdp
+
+
+def check_batch_size(batch_size: int, num_devices: int, microbatches: int = 1) -> None:
+    if batch_size % (num_devices * microbatches):
+        raise ValueError(f"batch_size={batch_size} must be divisible by the number of "
+                         f"devices ({num_devices}) times microbatches ({microbatches})")
+
+
 def local_rows(batch_size: int) -> slice:
     """The rows of a global batch that this process feeds to its own devices."""
     count, index = jax.process_count(), jax.process_index()
@@ -43,13 +59,9 @@ class DeviceMesh:
     copy of the parameters (0: all devices, so data parallelism happens only inside the batch)."""
 
     def __init__(self, sharding: str = "replicated", fsdp_size: int = 0, devices=None):
-        if sharding not in SHARDINGS:
-            raise ValueError(f"sharding must be one of {SHARDINGS}, got {sharding!r}")
         devices = list(devices if devices is not None else jax.devices())
         n = len(devices)
-        fsdp = 1 if sharding == "replicated" else (fsdp_size or n)
-        if n % fsdp:
-            raise ValueError(f"fsdp_size={fsdp_size} must divide the number of devices ({n})")
+        fsdp = fsdp_axis_size(sharding, fsdp_size, n)
         self.kind, self.fsdp_size = sharding, fsdp
         self.mesh = jax.make_mesh((n // fsdp, fsdp), ("data", "fsdp"), devices=devices,
                                   axis_types=(jax.sharding.AxisType.Auto,) * 2)
@@ -60,9 +72,7 @@ class DeviceMesh:
         return self.mesh.devices.size
 
     def check_batch_size(self, batch_size: int, microbatches: int = 1) -> None:
-        if batch_size % (self.size * microbatches):
-            raise ValueError(f"batch_size={batch_size} must be divisible by the number of "
-                             f"devices ({self.size}) times microbatches ({microbatches})")
+        check_batch_size(batch_size, self.size, microbatches)
 
     def put_batch(self, global_batch: np.ndarray):
         """Each process passes the whole global batch; it keeps only its own rows."""
