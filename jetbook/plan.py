@@ -1,6 +1,7 @@
 """Will it fit? Compile the real training step for N devices ahead of time and read its memory.
 
     python -m jetbook.plan --preset imagenet64 --devices 8 --hbm-gib 8 [--batch B] [--set ...]
+    python -m jetbook.plan --table results/plan_table.jsonl     # the table of notebook 07
 
 prints one JSON line: per-device bytes of parameters, optimizer state, the batch and XLA's
 temporaries (activations, gradients, collectives' buffers), model FLOPs per step, whether it
@@ -27,7 +28,7 @@ from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
 from jetbook import bench, cli, data, train
-from jetbook.config import JetConfig, TrainConfig
+from jetbook.config import JetConfig, TrainConfig, get_preset
 from jetbook.sharding import DeviceMesh, check_batch_size, fsdp_axis_size
 
 GIB = 2 ** 30
@@ -167,6 +168,9 @@ def plan(model_config: JetConfig, train_config: TrainConfig, devices: int, hbm_g
                 f32 = t.replace(mu_dtype="float32")       # cannot close the gap
                 if totals.get((m, f32), 0) - (_state_bytes(m, f32, devices) - state) > budget:
                     continue
+            one_slice = totals.get((m, t.replace(microbatches=1)))
+            if not m.remat and one_slice and state + (one_slice - state) / t.microbatches > 2 * budget:
+                continue      # heuristic: activations shrink at most ~k-fold with k slices
             found = measure(m, t, devices)
             totals[m, t] = found["total_bytes"]
             compiled += 1
@@ -178,15 +182,43 @@ def plan(model_config: JetConfig, train_config: TrainConfig, devices: int, hbm_g
     return result
 
 
+# Common runtimes: (devices, GiB of memory per device)
+RUNTIMES = {"1 × 16 GiB (T4, TPU v5e-1)": (1, 16), "8 × 8 GiB (TPU v2-8)": (8, 8),
+            "8 × 16 GiB (TPU v5e-8)": (8, 16), "1 × 80 GiB (A100 / H100)": (1, 80)}
+PAPER_PRESETS = ("imagenet32", "in64_ablation", "imagenet64", "cifar10")
+
+
+def table(path, presets=PAPER_PRESETS, runtimes=RUNTIMES) -> list[dict]:
+    """`plan` for every preset on every runtime, one JSON line each in `path` (notebook 07)."""
+    rows = []
+    with open(path, "w") as f:
+        for name in presets:
+            preset = get_preset(name)
+            for runtime, (devices, gib) in runtimes.items():
+                row = {"preset": name, "runtime": runtime,
+                       **plan(preset.model, preset.train, devices, gib)}
+                rows.append(row)
+                f.write(json.dumps(row) + "\n")
+                f.flush()
+    return rows
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m jetbook.plan", description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", required=True)
-    parser.add_argument("--devices", type=int, required=True, help="devices in the mesh")
-    parser.add_argument("--hbm-gib", type=float, required=True, help="memory per device, GiB")
+    parser.add_argument("--preset")
+    parser.add_argument("--devices", type=int, help="devices in the mesh")
+    parser.add_argument("--hbm-gib", type=float, help="memory per device, GiB")
+    parser.add_argument("--table", metavar="PATH", help="instead: every paper preset on every "
+                        "runtime of RUNTIMES, one JSON line each, written to PATH")
     parser.add_argument("--batch", type=int, help="global batch (default: the preset's)")
     parser.add_argument("--set", action="append", metavar="FIELD=VALUE",
                         help="JetConfig or TrainConfig override, e.g. sharding=fsdp")
     args = parser.parse_args(argv)
+    if args.table:
+        jax.config.update("jax_num_cpu_devices", max(d for d, _ in RUNTIMES.values()))
+        return {"rows": table(args.table)}
+    if args.preset is None or args.devices is None or args.hbm_gib is None:
+        parser.error("--preset, --devices and --hbm-gib are required (or --table PATH)")
     if args.devices < 1 or args.hbm_gib <= 0:
         parser.error("--devices must be positive and --hbm-gib > 0")
     try:
