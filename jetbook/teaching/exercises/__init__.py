@@ -11,3 +11,4 @@ from jetbook.teaching.exercises.flows_2d import check_identity_flow_log_prob
 from jetbook.teaching.exercises.patches_splits import check_spatial_mask
 from jetbook.teaching.exercises.jet_model import check_block_params, check_uniform_bpd
 from jetbook.teaching.exercises.training import check_bits_per_image, check_steps_for_epochs
+from jetbook.teaching.exercises.jet_at_scale import check_fsdp_spec
