@@ -167,11 +167,19 @@ def tfds_source(name: str, split: str, *, data_dir=None):
 def read_rows(source, indices, name: str) -> np.ndarray:
     """uint8 images (len(indices), H, W, C) of a `tfds_source`, in the order given."""
     side = _image_side(name)
-    images = np.stack([np.asarray(source[int(i)]["image"], np.uint8) for i in indices])
-    if images.shape[1:] != (side, side, 3):
-        raise ValueError(f"TFDS dataset {name!r} gave images of shape {images.shape[1:]}, "
-                         f"expected {(side, side, 3)}")
-    return images
+    return np.stack([_crop_or_pad(np.asarray(source[int(i)]["image"], np.uint8), side)
+                     for i in indices])
+
+
+def _crop_or_pad(image: np.ndarray, side: int) -> np.ndarray:
+    """Centre crop or zero-pad to (side, side), like tf.image.resize_with_crop_or_pad (a no-op
+    on real data of that size; mock data of some builders has random sizes)."""
+    out = np.zeros((side, side, image.shape[2]), np.uint8)
+    h, w = min(side, image.shape[0]), min(side, image.shape[1])
+    top, left = (image.shape[0] - h) // 2, (image.shape[1] - w) // 2
+    out_top, out_left = (side - h) // 2, (side - w) // 2
+    out[out_top:out_top + h, out_left:out_left + w] = image[top:top + h, left:left + w]
+    return out
 
 
 def batch_at(images: np.ndarray, step: int, batch_size: int, seed: int = 0) -> np.ndarray:
