@@ -205,3 +205,27 @@ def test_fsdp_spec_exercise_rejects_plausible_wrong_answers(wrong):
 
 def test_fsdp_spec_exercise_accepts_the_library_and_the_notebook_solution():
     jb.exercises.check_fsdp_spec(fsdp_spec)
+
+
+def test_a_layout_failure_leaves_an_intact_checkpoint_in_place(tmp_path, monkeypatch):
+    from jetbook import checkpoints
+    cfg = jb.JetConfig(image_shape=(8, 8, 1), patch_size=2, num_couplings=2, vit_depth=1,
+                       vit_width=16, vit_heads=2)
+    tc = jb.TrainConfig(steps=10)
+    mesh = DeviceMesh("fsdp")
+    model, opt = train.build_model_and_optimizer(cfg, tc, mesh)
+    checkpoints.check_workdir(tmp_path, cfg, tc)
+    checkpoints.save(checkpoints.manager(tmp_path, 2), 1, model, opt)
+    restore = checkpoints._restore
+
+    def fails_on_mesh_shardings(mngr, step, targets):     # as a device/mesh change would
+        if any(isinstance(leaf.sharding, jax.sharding.NamedSharding)
+               for leaf in jax.tree.leaves(targets)):
+            raise ValueError("sharding does not match the devices")
+        return restore(mngr, step, targets)
+
+    monkeypatch.setattr(checkpoints, "_restore", fails_on_mesh_shardings)
+    with pytest.raises(RuntimeError, match="is intact but could not be placed"):
+        checkpoints.restore_for_resume(checkpoints.manager(tmp_path, 2), model, opt)
+    assert (tmp_path / "checkpoints" / "1").is_dir()
+    assert not (tmp_path / checkpoints.DAMAGED_DIR).exists()
