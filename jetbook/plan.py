@@ -66,6 +66,16 @@ def _mesh(model_config: JetConfig, train_config: TrainConfig, devices: int) -> D
     return DeviceMesh(train_config.sharding, train_config.fsdp_size, cpu_devices(devices))
 
 
+def _abstract_training_state(model_config: JetConfig, train_config: TrainConfig, devices: int):
+    """(mesh, model, optimizer): shapes and shardings only, nothing allocated."""
+    mesh = _mesh(model_config, train_config, devices)
+    model, optimizer = nnx.eval_shape(
+        lambda: train.build_model_and_optimizer(model_config, train_config))
+    mesh.place_abstract(model)
+    mesh.place_abstract(optimizer)
+    return mesh, model, optimizer
+
+
 def measure(model_config: JetConfig, train_config: TrainConfig, devices: int) -> dict:
     """Per-device bytes of `train.train_step` compiled for `devices` devices, no allocation.
     Results are kept for the process: the figures do not depend on the memory budget."""
@@ -74,11 +84,7 @@ def measure(model_config: JetConfig, train_config: TrainConfig, devices: int) ->
 
 @functools.lru_cache(maxsize=None)
 def _measure(model_config: JetConfig, train_config: TrainConfig, devices: int) -> dict:
-    mesh = _mesh(model_config, train_config, devices)
-    model, optimizer = nnx.eval_shape(
-        lambda: train.build_model_and_optimizer(model_config, train_config))
-    mesh.place_abstract(model)
-    mesh.place_abstract(optimizer)
+    mesh, model, optimizer = _abstract_training_state(model_config, train_config, devices)
     levels = data.levels_of(train_config.dataset)
     images = jax.ShapeDtypeStruct((train_config.batch_size, *model_config.image_shape), jnp.uint8,
                                   sharding=mesh.batch)
@@ -131,11 +137,7 @@ def candidates(model_config: JetConfig, train_config: TrainConfig, devices: int
 
 def _state_bytes(model_config: JetConfig, train_config: TrainConfig, devices: int) -> int:
     """Parameter + optimizer bytes per device from shapes alone (no compile)."""
-    mesh = _mesh(model_config, train_config, devices)
-    model, optimizer = nnx.eval_shape(
-        lambda: train.build_model_and_optimizer(model_config, train_config))
-    mesh.place_abstract(model)
-    mesh.place_abstract(optimizer)
+    _, model, optimizer = _abstract_training_state(model_config, train_config, devices)
     return _device_bytes(nnx.state(model)) + _device_bytes(nnx.state(optimizer))
 
 

@@ -88,13 +88,9 @@ class DeviceMesh:
         return jax.tree.map(lambda a: NamedSharding(self.mesh, fsdp_spec(a.shape, self.fsdp_size)),
                             state)
 
-    def place(self, module: nnx.Module) -> None:
-        """Move a module's (or an nnx.Optimizer's) arrays to their shardings on this mesh."""
-        state = nnx.state(module)
-        nnx.update(module, jax.device_put(state, self.shardings(state)))
-
     def place_abstract(self, module: nnx.Module) -> None:
-        """The same for a module from `nnx.eval_shape`: nothing is allocated."""
+        """Give a module from `nnx.eval_shape` (or an optimizer) its shardings on this mesh;
+        nothing is allocated. Real models are built sharded by train.build_model_and_optimizer."""
         state = nnx.state(module)
         nnx.update(module, jax.tree.map(
             lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
