@@ -136,7 +136,8 @@ def restore_for_resume(mngr: ocp.CheckpointManager, model: Jet, optimizer: nnx.O
         try:
             restored = _restore(mngr, step, {"model": _abstract(nnx.state(model)),
                                              "optimizer": _abstract(nnx.state(optimizer))})
-        except Exception as err:          # any damage: TensorStore, metadata, shapes
+        except Exception as err:          # damage (TensorStore, metadata, shapes) or layout
+            _raise_if_readable(mngr, step, model, optimizer, err)
             moved = _move_aside(mngr, step)
             warnings.warn(f"checkpoint of step {step} in {run_dir} could not be restored "
                           f"({_describe(err)}); moved it to {moved} and trying an older one",
@@ -146,6 +147,21 @@ def restore_for_resume(mngr: ocp.CheckpointManager, model: Jet, optimizer: nnx.O
         nnx.update(optimizer, _fill(nnx.state(optimizer), restored["optimizer"]))
         return step
     return 0
+
+
+def _raise_if_readable(mngr, step: int, model: Jet, optimizer: nnx.Optimizer, err: Exception):
+    """Tell damage from a layout problem: if the checkpoint reads cleanly onto one device, its
+    files are fine and the failure came from the target shardings (a mesh or device change),
+    so raise instead of moving a good checkpoint aside."""
+    one_device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    try:
+        _restore(mngr, step, {"model": _abstract(nnx.state(model), one_device),
+                              "optimizer": _abstract(nnx.state(optimizer), one_device)})
+    except Exception:
+        return                            # unreadable even onto one device: real damage
+    raise RuntimeError(f"checkpoint of step {step} in {pathlib.Path(mngr.directory).parent} is "
+                       f"intact but could not be placed on this run's devices and shardings "
+                       f"({_describe(err)}); it was left in place") from err
 
 
 def _move_aside(mngr: ocp.CheckpointManager, step: int) -> pathlib.Path:

@@ -19,6 +19,10 @@ VIT_DTYPES = ("float32", "bfloat16")
 # jax.checkpoint_policies names: recompute everything, or keep matmul outputs and recompute
 # only the elementwise work (more memory, less recomputation).
 REMAT_POLICIES = ("nothing_saveable", "dots_saveable", "dots_with_no_batch_dims_saveable")
+# "replicated": every device holds all parameters and optimizer state; "fsdp": each array is
+# split along its largest divisible dimension over an "fsdp" mesh axis (see jetbook.sharding).
+SHARDINGS = ("replicated", "fsdp")
+MU_DTYPES = ("float32", "bfloat16")       # AdamW's first moment; parameters stay float32
 
 
 def _check_positive_ints(config, names) -> None:
@@ -209,6 +213,9 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     microbatches: int = 1                 # the batch runs as this many slices, gradients summed
+    sharding: str = "replicated"          # or "fsdp": parameters and AdamW state split over devices
+    fsdp_size: int = 0                    # with "fsdp": devices per parameter group (0: all devices)
+    mu_dtype: str = "float32"             # "bfloat16" halves the memory of AdamW's first moment
     num_samples: int = 36
     sample_temperature: float = 0.9
     seed: int = 0
@@ -221,6 +228,15 @@ class TrainConfig:
         if self.batch_size % self.microbatches:
             raise ValueError(f"batch_size={self.batch_size} must be divisible by "
                              f"microbatches={self.microbatches}")
+        if self.sharding not in SHARDINGS:
+            raise ValueError(f"sharding must be one of {SHARDINGS}, got {self.sharding!r}")
+        if isinstance(self.fsdp_size, bool) or not isinstance(self.fsdp_size, int) or self.fsdp_size < 0:
+            raise ValueError(f"fsdp_size must be an int >= 0 (0: all devices), got {self.fsdp_size!r}")
+        if self.fsdp_size > 1 and self.sharding != "fsdp":
+            raise ValueError(f"fsdp_size={self.fsdp_size} needs sharding='fsdp', got "
+                             f"sharding={self.sharding!r}")
+        if self.mu_dtype not in MU_DTYPES:
+            raise ValueError(f"mu_dtype must be one of {MU_DTYPES}, got {self.mu_dtype!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.warmup_steps < 0:

@@ -1,8 +1,9 @@
 """Datasets as uint8 arrays (N, H, W, C): two that ship with installed packages, and TFDS.
 
 `digits` and `patches` work offline and fit in memory; TFDS datasets stream through tf.data.
-Training draws batch `step` as a pure function of (seed, step) for in-memory data, so a run
-resumed from a checkpoint sees exactly the batches an uninterrupted run would.
+Training draws batch `step` as a pure function of (seed, step), from memory or by random
+access to TFDS array_record files, so a run resumed from a checkpoint sees exactly the batches
+an uninterrupted run would.
 """
 from __future__ import annotations
 
@@ -169,14 +170,55 @@ def tfds_batches(name: str, split: str, batch_size: int, *, seed: int = 0, data_
         yield np.asarray(batch, np.uint8)
 
 
+def tfds_source(name: str, split: str, *, data_dir=None):
+    """Random access to a prepared TFDS split (`tfds.data_source`, array_record files), so a
+    training batch is a pure function of (seed, step) as for in-memory data (`batch_indices`)
+    and a resumed run reads exactly the batches an uninterrupted one would."""
+    check_name(name, split)
+    if name in OFFLINE:
+        raise ValueError(f"{name!r} is an in-memory dataset; use load_dataset or batch_at")
+    import tensorflow_datasets as tfds
+    try:
+        return tfds.data_source(name, split=_tfds_split(name, split), data_dir=data_dir)
+    except Exception as err:              # not prepared, or prepared as tfrecord only
+        raise FileNotFoundError(
+            f"TFDS dataset {name!r} has no random-access copy in {data_dir or 'the default TFDS folder'} "
+            f"({type(err).__name__}: {str(err)[:200]}). Training reads array_record files: prepare "
+            f"it with `tfds.builder('{name}', data_dir=...).download_and_prepare("
+            f"file_format='array_record')`.") from None
+
+
+def read_rows(source, indices, name: str) -> np.ndarray:
+    """uint8 images (len(indices), H, W, C) of a `tfds_source`, in the order given."""
+    side = _image_side(name)
+    return np.stack([_crop_or_pad(np.asarray(source[int(i)]["image"], np.uint8), side)
+                     for i in indices])
+
+
+def _crop_or_pad(image: np.ndarray, side: int) -> np.ndarray:
+    """Centre crop or zero-pad to (side, side), like tf.image.resize_with_crop_or_pad (a no-op
+    on real data of that size; mock data of some builders has random sizes)."""
+    out = np.zeros((side, side, image.shape[2]), np.uint8)
+    h, w = min(side, image.shape[0]), min(side, image.shape[1])
+    top, left = (image.shape[0] - h) // 2, (image.shape[1] - w) // 2
+    out_top, out_left = (side - h) // 2, (side - w) // 2
+    out[out_top:out_top + h, out_left:out_left + w] = image[top:top + h, left:left + w]
+    return out
+
+
 def batch_at(images, step: int, batch_size: int, seed: int = 0):
     """Batch number `step` of an endless shuffled pass over `images`: a pure function.
+    `images` may be a tuple of arrays of equal length (images, labels): the same rows of each."""
+    arrays = images if isinstance(images, tuple) else (images,)
+    idx = batch_indices(len(arrays[0]), step, batch_size, seed)
+    return tuple(a[idx] for a in arrays) if isinstance(images, tuple) else images[idx]
+
+
+def batch_indices(n: int, step: int, batch_size: int, seed: int = 0) -> np.ndarray:
+    """Indices of batch `step` of an endless shuffled pass over n examples: a pure function.
 
     Epoch e uses permutation seeded by (seed, e); no example repeats within an epoch.
-    `images` may be a tuple of arrays of equal length (images, labels): the same rows of each.
     """
-    arrays = images if isinstance(images, tuple) else (images,)
-    n = len(arrays[0])
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     start = step * batch_size
@@ -185,5 +227,4 @@ def batch_at(images, step: int, batch_size: int, seed: int = 0):
         epoch, offset = divmod(start + len(idx), n)
         perm = np.random.default_rng([seed, epoch]).permutation(n)
         idx.extend(perm[offset:offset + batch_size - len(idx)])
-    idx = np.asarray(idx)
-    return tuple(a[idx] for a in arrays) if isinstance(images, tuple) else images[idx]
+    return np.asarray(idx)

@@ -4,9 +4,9 @@
 with `train_step` (the one training step: the benchmark and the notebooks use it too),
 evaluates a fixed held-out subset (and, for in-memory data, as many training images scored the
 same way, `train_eval_bpd`: the train/test gap), writes metrics.jsonl, sample grids and Orbax
-checkpoints,
-and resumes from the latest checkpoint when `workdir` already holds one. Batches and noise
-are pure functions of (seed, step), so a resumed run repeats an uninterrupted one exactly.
+checkpoints, and resumes from the latest checkpoint when `workdir` already holds one. Batches
+(in memory or read by index from TFDS) and noise are pure functions of (seed, step), so a
+resumed run repeats an uninterrupted one exactly.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from jetbook.jet import Jet
 from jetbook.likelihood import bits_per_dim, dequantize
 from jetbook.models import build_model
 from jetbook.sampling import sample
-from jetbook.sharding import DataParallel
+from jetbook.sharding import DeviceMesh, local_rows
 
 
 class TrainingDiverged(RuntimeError):
@@ -46,10 +46,14 @@ def learning_rate_schedule(config: TrainConfig) -> optax.Schedule:
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """AdamW (b2=0.95) on a warmup + cosine schedule, after global-norm clipping."""
+    """AdamW (b2=0.95) on a warmup + cosine schedule, after global-norm clipping.
+
+    mu_dtype="bfloat16" stores the first moment in bfloat16 (optax casts it back to float32 for
+    the update); the parameters and the second moment stay float32."""
     return optax.chain(optax.clip_by_global_norm(config.grad_clip),
                        optax.adamw(learning_rate_schedule(config), b2=config.b2,
-                                   weight_decay=config.weight_decay))
+                                   weight_decay=config.weight_decay,
+                                   mu_dtype=jnp.dtype(config.mu_dtype)))
 
 
 def _training_labels(model, labels, key):
@@ -105,10 +109,21 @@ def train_step(model: Jet, optimizer: nnx.Optimizer, images, key, levels: int,
     return loss
 
 
-def build_model_and_optimizer(model_config: JetConfig, train_config: TrainConfig):
-    """A fresh Jet or TarFlow (seeded by train_config.seed) and its AdamW optimizer."""
-    model = build_model(model_config, nnx.Rngs(train_config.seed))
-    return model, nnx.Optimizer(model, make_optimizer(train_config), wrt=nnx.Param)
+def build_model_and_optimizer(model_config: JetConfig, train_config: TrainConfig,
+                              mesh: Optional[DeviceMesh] = None):
+    """A fresh Jet or TarFlow (seeded by train_config.seed) and its AdamW optimizer.
+
+    With a `mesh`, both are created inside one jit, straight into their shardings: a model too
+    large for one device is never materialised whole."""
+    def build():
+        model = build_model(model_config, nnx.Rngs(train_config.seed))
+        optimizer = nnx.Optimizer(model, make_optimizer(train_config), wrt=nnx.Param)
+        if mesh is not None:
+            for part in (model, optimizer):
+                state = nnx.state(part)
+                nnx.update(part, jax.lax.with_sharding_constraint(state, mesh.shardings(state)))
+        return model, optimizer
+    return build() if mesh is None else nnx.jit(build)()
 
 
 @nnx.jit(static_argnames=("levels",))
@@ -160,7 +175,7 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
     workdir = pathlib.Path(workdir)
     tc, levels = train_config, data.levels_of(train_config.dataset)
     checkpoints.check_workdir(workdir, model_config, tc)
-    sharding = DataParallel()
+    sharding = DeviceMesh(tc.sharding, tc.fsdp_size)
     sharding.check_batch_size(tc.batch_size, tc.microbatches)
 
     in_memory = tc.dataset in data.OFFLINE
@@ -171,24 +186,27 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
         train_images, train_labels = data.load_dataset(tc.dataset, "train", labels=True)
         test_images, test_labels = data.load_dataset(tc.dataset, "test", labels=True)
         test_images, test_labels = test_images[:tc.eval_examples], test_labels[:tc.eval_examples]
+    elif in_memory:
+        train_images = data.load_dataset(tc.dataset, "train")
+        test_images = data.load_dataset(tc.dataset, "test")[:tc.eval_examples]
     else:
-        train_images = data.load_dataset(tc.dataset, "train") if in_memory else None
-        test_images = (data.load_dataset(tc.dataset, "test") if in_memory else
-                       next(data.tfds_batches(tc.dataset, "test", tc.eval_examples,
-                                              data_dir=tc.data_dir, repeat=False)))[:tc.eval_examples]
+        train_images = None
+        test_source = data.tfds_source(tc.dataset, "test", data_dir=tc.data_dir)
+        test_images = data.read_rows(test_source, range(min(len(test_source), tc.eval_examples)),
+                                     tc.dataset)
     # the same number of training images, scored like the test set: the gap between the two
-    # is overfitting (a stream has no fixed training subset, so it is measured in memory only)
+    # is overfitting (measured for in-memory data, which has a fixed training set at hand)
     train_subset = train_images[:tc.eval_examples] if in_memory else None
     train_subset_labels = None if train_labels is None else train_labels[:tc.eval_examples]
     if tuple(test_images.shape[1:]) != model_config.image_shape:
         raise ValueError(f"dataset {tc.dataset!r} has images of shape {test_images.shape[1:]}, but "
                          f"the model expects image_shape={model_config.image_shape}")
 
-    model, optimizer = build_model_and_optimizer(model_config, tc)
+    # sharded from birth; checkpoints are then read into these shardings, whatever the device
+    # count they were written on
+    model, optimizer = build_model_and_optimizer(model_config, tc, sharding)
     manager = checkpoints.manager(workdir, tc.keep_checkpoints)
     start = checkpoints.restore_for_resume(manager, model, optimizer)
-    sharding.replicate(model)
-    sharding.replicate(optimizer)
     metrics_path = workdir / "metrics.jsonl"
     if jax.process_index() == 0:
         _truncate_metrics(metrics_path, start)
@@ -199,12 +217,11 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
     elif in_memory:
         next_batch = lambda step: (sharding.put_batch(
             data.batch_at(train_images, step, tc.batch_size, tc.seed)), None)
-    else:   # a stream cannot jump to a step: reseed at the resume step instead
-        stream = data.tfds_batches(tc.dataset, "train", tc.batch_size // jax.process_count(),
-                                   seed=tc.seed + start, data_dir=tc.data_dir,
-                                   process_index=jax.process_index(),
-                                   process_count=jax.process_count())
-        next_batch = lambda step: (sharding.put_local_batch(next(stream)), None)
+    else:   # random access: each process reads its own rows of the same global batch
+        source, rows = data.tfds_source(tc.dataset, "train", data_dir=tc.data_dir), local_rows(tc.batch_size)
+        next_batch = lambda step: (sharding.put_local_batch(data.read_rows(
+            source, data.batch_indices(len(source), step, tc.batch_size, tc.seed)[rows],
+            tc.dataset)), None)
 
     step_fn = nnx.cached_partial(train_step, model, optimizer)
     noise_key = jax.random.key(tc.seed + 1)

@@ -18,21 +18,24 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/07_jet_at_scale.ipynb)
 #
-# **Runtime:** 1 to 1.5 minutes on a 2-core CPU, at full budget and in quick mode alike
-# (measured 72 to 86 s and 61 to 92 s, with other jobs sharing the machine). The training
-# runs it prepares you for take days on accelerators and are started from the command line.
+# **Runtime:** a few minutes on a 2-core CPU (quick mode). At full budget it also re-plans
+# one paper configuration live, which compiles a billion-parameter training step on the CPU
+# (several minutes more). The training runs it prepares you for take days on accelerators and
+# are started from the command line.
 #
 # **You will learn**
 # - how to tell which accelerator a runtime has, and what to pick in Colab;
-# - how jetbook spreads a batch over many devices with a one-axis mesh, and what a sharded
-#   array looks like;
-# - how real data sets stream in through TensorFlow Datasets, and how to test that pipeline
-#   with mock data that never downloads anything;
+# - how jetbook spreads a batch over many devices, and how **fully-sharded data parallel**
+#   (FSDP) training splits the parameters and optimizer state too, with the same code;
+# - how to ask, before renting anything, whether a configuration fits a device, with the
+#   memory planner (`python -m jetbook.plan`);
+# - how real data sets are read from TensorFlow Datasets by index, so that a killed and
+#   resumed run sees exactly the same batches, and how to test that with mock data;
 # - how big the paper's models are (parameters, FLOPs per image), and why `bfloat16` in the
 #   conditioner does not break exact invertibility;
 # - how to keep checkpoints on Google Drive so a long run survives a runtime reset, and the
 #   command line that does it all;
-# - what a given compute budget actually buys, measured here or reported by the paper.
+# - what a given compute budget buys, measured here, reported by the paper, or estimated.
 
 # %%
 # Setup: works unchanged on Colab, Binder and locally (installs jetbook only when missing).
@@ -81,35 +84,94 @@ assert BACKEND in ("cpu", "gpu", "tpu") and jax.device_count() >= 1
 print("accelerator:", ON_ACCELERATOR)
 
 # %% [markdown]
-# ## One mesh, sharded batches
+# ## One mesh, two ways to share the work
 #
-# jetbook trains with plain **data parallelism**: every device holds a full copy of the
-# parameters, and each global batch is cut into equal slices, one per device. In JAX this is
-# a `Mesh` with one axis called `"data"` over all devices, plus two shardings: batches are
-# split along `"data"`, parameters are replicated. `jb.sharding.DataParallel` builds both.
-# Because the training step is a `jit`-compiled function of sharded inputs, XLA inserts the
-# gradient averaging across devices itself; the training code never mentions devices.
+# JAX places arrays on a **mesh**: the devices arranged in a grid whose axes have names.
+# jetbook's mesh has two axes, `"data"` and `"fsdp"`. A batch is always split over both, so
+# every device gets its own rows. What changes is where the parameters live:
+#
+# - **replicated** (the default, `TrainConfig(sharding="replicated")`): the `"fsdp"` axis has
+#   size 1, so every device holds a full copy of the parameters and of AdamW's two moments;
+# - **fully sharded** (`sharding="fsdp"`): the `"fsdp"` axis spans the devices, and each array
+#   is cut along its largest dimension that the axis size divides. A device then holds only
+#   a slice of every parameter and moment; XLA gathers a coupling's weights just before it
+#   runs and scatters the gradients back.
+#
+# Which dimension is cut is written as a `PartitionSpec`: one entry per array dimension,
+# naming the mesh axis it is split over (`None`: not split). The training step is a `jit`
+# of sharded inputs, so the code is the same for both: only the shardings differ.
 
 # %%
-sharding = jb.sharding.DataParallel()
+from jax.sharding import PartitionSpec
+
+sharding = jb.sharding.DeviceMesh("replicated")
 print(sharding.mesh)
 images = np.zeros((8 * sharding.size, 8, 8, 1), np.uint8)
 batch = sharding.put_batch(images)
-print("batch", batch.shape, "->", batch.sharding)
+print("batch", batch.shape, "->", batch.sharding.spec)
 print("rows per device:", [shard.data.shape[0] for shard in batch.addressable_shards])
 jax.debug.visualize_array_sharding(batch.reshape(len(batch), -1))
+assert batch.sharding.spec == PartitionSpec(("data", "fsdp"))
 assert all(shard.data.shape[0] == len(images) // sharding.size for shard in batch.addressable_shards)
 
-tiny = jb.Jet(jb.presets["digits"].replace(num_couplings=2), rngs=nnx.Rngs(0))
-sharding.replicate(tiny)
-assert all(leaf.sharding.is_fully_replicated for leaf in jax.tree.leaves(nnx.state(tiny)))
+for shape in [(51, 512, 2048), (64, 12), (3, 5)]:
+    print(f"parameter of shape {shape}: on 8 devices {jb.sharding.fsdp_spec(shape, 8)}")
 
 # %% [markdown]
-# A CPU runtime has one device, so the picture above is a single block. To see what a TPU
-# v2-8 does with the same code, we can ask XLA to pretend the CPU is 8 devices. That flag
-# must be set before JAX starts, so we run it in a fresh Python process. Each of the 8
-# devices gets 2 of the 16 rows, and a training step on the sharded batch gives the same
-# loss as on one device.
+# What does that buy? Take the `imagenet64` preset, sized without allocating anything
+# (`nnx.eval_shape` runs the constructor on shapes only), and count the bytes one of 8
+# devices holds with each layout: the float32 parameters plus AdamW's two float32 moments.
+
+# %%
+def state_bytes_per_device(config, fsdp_size):
+    abstract = nnx.eval_shape(lambda: jb.Jet(config, rngs=nnx.Rngs(0)))
+    total = 0
+    for leaf in jax.tree.leaves(nnx.state(abstract, nnx.Param)):
+        spec = jb.sharding.fsdp_spec(leaf.shape, fsdp_size)
+        shard = [n // fsdp_size if axis == "fsdp" else n
+                 for n, axis in zip(leaf.shape, list(spec) + [None] * leaf.ndim)]
+        total += 3 * 4 * math.prod(shard)          # parameter + 2 moments, 4 bytes each
+    return total
+
+
+replicated_gib = state_bytes_per_device(jb.presets["imagenet64"], 1) / 2**30
+sharded_gib = state_bytes_per_device(jb.presets["imagenet64"], 8) / 2**30
+print(f"imagenet64, parameters + AdamW moments per device: replicated {replicated_gib:.2f} GiB, "
+      f"fully sharded over 8 devices {sharded_gib:.2f} GiB")
+assert abs(sharded_gib * 8 - replicated_gib) / replicated_gib < 0.01     # ~1/8 each
+
+# %% [markdown]
+# ### Exercise: the FSDP spec of a parameter
+#
+# Write `fsdp_spec(shape, fsdp_size)` returning the `PartitionSpec` jetbook uses: among the
+# dimensions that `fsdp_size` divides, shard the largest (the first one on a tie) along
+# `"fsdp"`; if none qualifies, or `fsdp_size` is 1, replicate (`PartitionSpec()`).
+# *Hint:* `PartitionSpec(None, "fsdp")` splits the second dimension; `max(dims, key=...)`
+# returns the first of several equal maxima.
+
+# %%
+def fsdp_spec(shape, fsdp_size):
+    raise NotImplementedError  # your code here
+
+
+# %% tags=["solution"]
+def fsdp_spec(shape, fsdp_size):
+    dims = [d for d in range(len(shape)) if fsdp_size > 1 and shape[d] % fsdp_size == 0]
+    if not dims:
+        return PartitionSpec()
+    dim = max(dims, key=lambda d: shape[d])
+    return PartitionSpec(*[None] * dim, "fsdp")
+
+
+# %%
+jb.exercises.check_fsdp_spec(fsdp_spec)
+
+# %% [markdown]
+# A CPU runtime has one device, so the pictures above are single blocks. To see what a TPU
+# v2-8 does with the same code, we ask XLA to pretend the CPU is 8 devices. That flag must be
+# set before JAX starts, so it runs in a fresh Python process. It trains three steps with
+# replicated parameters and three with fully sharded ones, on the same batches: the losses
+# agree, and each device holds 1/8 of every large parameter.
 
 # %%
 EIGHT_DEVICES = textwrap.dedent("""
@@ -120,50 +182,55 @@ EIGHT_DEVICES = textwrap.dedent("""
     from flax import nnx
     import jetbook as jb
     from jetbook import train
-    sharding = jb.sharding.DataParallel()
-    images = np.random.default_rng(0).integers(0, 17, (16, 8, 8, 1)).astype(np.uint8)
-    batch = sharding.put_batch(images)
-    print(sharding.mesh, "|", batch.sharding.spec)
-    jax.debug.visualize_array_sharding(batch.reshape(16, -1))
+    images = np.random.default_rng(0).integers(0, 17, (3, 16, 8, 8, 1)).astype(np.uint8)
     cfg = jb.presets["digits"].replace(num_couplings=2, vit_width=16, vit_heads=2)
 
-    def first_loss(on_all_devices):
-        model, opt = train.build_model_and_optimizer(cfg, jb.TrainConfig(steps=10))
-        if on_all_devices:
-            sharding.replicate(model)
-            sharding.replicate(opt)
-        put = sharding.put_batch if on_all_devices else jax.numpy.asarray
-        return float(train.train_step(model, opt, put(images), jax.random.key(1), 17))
+    def three_steps(kind):
+        mesh = jb.sharding.DeviceMesh(kind)
+        tc = jb.TrainConfig(steps=10, warmup_steps=1, sharding=kind)
+        model, opt = train.build_model_and_optimizer(cfg, tc, mesh)
+        losses = [float(train.train_step(model, opt, mesh.put_batch(images[i]),
+                                         jax.random.key(i), 17)) for i in range(3)]
+        return model, losses
 
-    rows = [s.data.shape[0] for s in batch.addressable_shards]
-    print("RESULT " + json.dumps([jax.device_count(), rows, [first_loss(True), first_loss(False)]]))
+    _, replicated = three_steps("replicated")
+    model, fsdp = three_steps("fsdp")
+    kernel = max(jax.tree.leaves(nnx.state(model, nnx.Param)), key=lambda a: a.size)
+    jax.debug.visualize_array_sharding(kernel.reshape(-1, kernel.shape[-1]))
+    print("RESULT " + json.dumps([jax.device_count(), replicated, fsdp, list(kernel.shape),
+                                  [list(s.data.shape) for s in kernel.addressable_shards]]))
 """)
 result = subprocess.run([sys.executable, "-c", EIGHT_DEVICES], capture_output=True, text=True)
 print(result.stdout[-3000:] or result.stderr[-3000:])
-n_devices, rows, losses = json.loads(result.stdout.split("RESULT ")[1])
-print("losses on 8 devices and on 1:", losses)
-assert n_devices == 8 and rows == [2] * 8
-assert abs(losses[0] - losses[1]) < 1e-4          # 8 devices, same numbers as one
+n_devices, replicated, fsdp, kernel_shape, shard_shapes = json.loads(result.stdout.split("RESULT ")[1])
+print("replicated losses:", replicated)
+print("fsdp losses:      ", fsdp)
+print(f"the largest parameter {kernel_shape}: each device holds {shard_shapes[0]}")
+assert n_devices == 8 and np.allclose(fsdp, replicated, rtol=1e-5)
+assert all(math.prod(s) * 8 == math.prod(kernel_shape) for s in shard_shapes)
 
 # %% [markdown]
 # On several hosts (a TPU pod slice) each process feeds only its own devices: `jetbook train
-# --distributed` starts `jax.distributed`, each process reads a disjoint shard of the data
-# (`jb.data.tfds_batches(..., process_index=i, process_count=P)`), and
-# `DataParallel.put_local_batch` assembles the per-process rows into one global batch. The
+# --distributed` starts `jax.distributed`, each process reads only its own rows of every
+# global batch, and `DeviceMesh.put_local_batch` assembles them into one global array. The
 # training step itself does not change.
 #
 # ## Real data through TensorFlow Datasets
 #
 # The paper trains on ImageNet-1k and ImageNet-21k downsampled to 32×32 and 64×64, and on
-# CIFAR-10. `jb.data.tfds_batches(name, split, batch_size)` streams uint8 batches from TFDS
-# (shuffled, batched, prefetched by `tf.data`, so the accelerator does not wait), and
-# `jb.load_dataset(name, split)` reads a whole split into memory.
+# CIFAR-10. Training reads them **by index**: `jb.data.tfds_source(name, split)` opens a TFDS
+# split stored as `array_record` files (random access), and batch number `step` holds the
+# examples `jb.data.batch_indices(len(source), step, batch_size, seed)`, a pure function of
+# (seed, step). That is what makes resuming exact: a run killed at step 4,000 and restarted
+# from its checkpoint reads batch 4,001 exactly as an uninterrupted run would, with no
+# shuffle buffer to rebuild or reseed. (A `tf.data` stream, by contrast, would have to be
+# replayed from the start or reseeded.)
 #
 # Downloading takes time and disk, so by default this notebook uses
-# `tfds.testing.mock_data`: the same pipeline, fed with random images of the right shape
-# and nothing downloaded. To use real data, set `DATASET` to one of the names below. It is
-# downloaded and prepared once (CIFAR-10 is about 160 MB; ImageNet is far larger, so give it
-# a `DATA_DIR` on Google Drive that survives resets).
+# `tfds.testing.mock_data`: the same code, fed with random images of the right shape and
+# nothing downloaded. To use real data, set `DATASET` to one of the names below. It is
+# downloaded and prepared once, as `array_record` files (CIFAR-10 is about 160 MB; ImageNet is
+# far larger, so give it a `DATA_DIR` on Google Drive that survives resets).
 
 # %%
 DATASET = "mock"      # opt in to real data: "cifar10", "imagenet_resized/32x32", "imagenet_resized/64x64"
@@ -176,20 +243,24 @@ PRESET = {"cifar10": "cifar10", "imagenet_resized/32x32": "imagenet32",
           "downsampled_imagenet/64x64": "imagenet64"}[NAME]
 
 
-def tfds_source():
+def tfds_context():
     """Mock data (nothing downloads) unless DATASET opts in to the real thing."""
     return tfds.testing.mock_data(num_examples=256) if USE_MOCK else contextlib.nullcontext()
 
 
 if not USE_MOCK:
-    tfds.builder(NAME, data_dir=DATA_DIR).download_and_prepare()
+    tfds.builder(NAME, data_dir=DATA_DIR).download_and_prepare(file_format="array_record")
 
-with tfds_source():
-    first = next(data.tfds_batches(NAME, "train", 16, data_dir=DATA_DIR))
-    held_out = jb.load_dataset(NAME, "test", data_dir=DATA_DIR)
-print(f"{NAME} ({'mock' if USE_MOCK else 'real'}): train batch {first.shape} {first.dtype}, "
-      f"test split {held_out.shape}")
+with tfds_context():
+    source = data.tfds_source(NAME, "train", data_dir=DATA_DIR)
+    batch_3 = data.batch_indices(len(source), step=3, batch_size=16, seed=0)
+    first = data.read_rows(source, batch_3, NAME)
+    again = data.read_rows(data.tfds_source(NAME, "train", data_dir=DATA_DIR),
+                           data.batch_indices(len(source), step=3, batch_size=16, seed=0), NAME)
+print(f"{NAME} ({'mock' if USE_MOCK else 'real'}): {len(source)} training images; batch 3 = "
+      f"examples {batch_3[:6].tolist()}... -> {first.shape} {first.dtype}")
 assert first.dtype == np.uint8 and first.shape[1:] == jb.presets[PRESET].image_shape
+assert np.array_equal(first, again)          # batch 3 is the same whenever it is read
 plots.image_grid(first, ncols=8, title=f"{NAME}{' (mock: random pixels)' if USE_MOCK else ''}")
 plt.show()
 
@@ -201,7 +272,7 @@ plt.show()
 # pre-trains on ImageNet-21k and then fine-tunes on CIFAR-10). `in64_ablation` is the smaller
 # model used for the ablations. All use 64 or 32 couplings and 256 patch tokens.
 #
-# Building a 2-billion-parameter model just to count it would be silly: `nnx.eval_shape`
+# Building a billion-parameter model just to count it would be silly: `nnx.eval_shape`
 # runs the constructor abstractly and returns shapes only. FLOPs come from
 # `jb.bench.model_flops_per_step`, which counts the matrix multiplications analytically
 # (a training step is about three forward passes).
@@ -212,6 +283,7 @@ def count_params(config):
     return sum(leaf.size for leaf in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
 
 
+tiny = jb.Jet(jb.presets["digits"].replace(num_couplings=2), rngs=nnx.Rngs(0))
 assert count_params(tiny.config) == sum(
     leaf.size for leaf in jax.tree.leaves(nnx.state(tiny, nnx.Param)))    # abstract == real
 
@@ -240,19 +312,23 @@ assert params["cifar10"] > 2e9 and params["imagenet32"] < params["imagenet64"] <
 print(f"cifar10 / digits FLOPs per image: {flops['cifar10'] / flops['digits']:,.0f}")
 assert flops["cifar10"] > 1e4 * flops["digits"]
 
+# %%
+paper = ("imagenet32", "in64_ablation", "imagenet64", "cifar10")
+low, high = min(params[n] for n in paper), max(params[n] for n in paper)
+display(Markdown(
+    f"Almost all parameters sit in the ViT blocks: about $12w^2$ per block, times the depth, "
+    f"times the number of couplings. The paper's models have {low / 1e9:.2f} to "
+    f"{high / 1e9:.2f} billion parameters, and the `cifar10` model needs "
+    f"{flops['cifar10'] / 1e12:.1f} TFLOPs per image and training step.\n\n"
+    f"Memory is the other wall. Training keeps each float32 parameter, its gradient and AdamW's "
+    f"two moments: 16 bytes per parameter before any activation, "
+    + ", ".join(f"{16 * params[n] / 2**30:.1f} GiB for `{n}`" for n in paper)
+    + ". Replicated on every device, that rules out `imagenet64` and `cifar10` on a 16 GiB "
+    "accelerator, let alone an 8 GiB TPU v2 core. Sharding the state, storing the first moment "
+    "in bfloat16, recomputing activations and splitting the batch are the four ways out; "
+    "the memory planner below tries them for you."))
+
 # %% [markdown]
-# Almost all parameters sit in the ViT blocks: about $12w^2$ per block, times the depth,
-# times the number of couplings. The `cifar10` model needs about 4 TFLOPs per image and
-# training step, tens of thousands of times the digits model.
-#
-# Memory is the other wall. Training keeps each float32 parameter plus AdamW's two moments:
-# 12 bytes per parameter, on *every* device, since jetbook replicates parameters. A TPU v2-8
-# core has 8 GB and a Colab T4 GPU 15 GB, so only `imagenet32` and `in64_ablation` leave room
-# for activations there; `imagenet64` (12 GB) does not fit a v2-8 core, and `cifar10` (33 GB)
-# needs a 40 or 80 GB GPU (or parameter sharding, which jetbook does not do). Activations
-# add much more on top: `remat=True` recomputes them in the backward pass instead of storing
-# them, and a smaller `--batch` shrinks them.
-#
 # ## bfloat16 in the conditioner, float32 in the flow
 #
 # On TPUs and on recent GPUs (A100, L4, H100; not the older T4), matrix multiplications in
@@ -261,10 +337,13 @@ assert flops["cifar10"] > 1e4 * flops["digits"]
 # products, the affine update and the log-determinant stay in float32 (parameters are stored
 # in float32 either way).
 #
-# Why is that safe? The inverse of a coupling recomputes the conditioner from $x_1$, which
-# passes through unchanged, so it gets bit-for-bit the same scale and bias as the forward
-# pass. A less precise conditioner changes *which* bijection we have, not whether it is
-# exactly invertible. Checked on a small model with random (non-identity) parameters:
+# Why is that safe? The inverse of *one* coupling recomputes the conditioner from $x_1$,
+# which passes through unchanged, so given the same $x_1$ it gets bit-for-bit the same scale
+# and bias as the forward pass. A less precise conditioner changes *which* bijection we have,
+# not whether it is invertible. Across a stack of couplings the inverse only gets back each
+# $x_1$ up to the float32 rounding of the couplings after it, so the round trip of the whole
+# model is exact to float32 precision (errors around $10^{-6}$), not bit for bit. Checked on
+# a small model with random (non-identity) parameters:
 
 # %%
 small = jb.presets["digits"].replace(num_couplings=5, scan_unroll=1)   # 4 channel + 1 spatial
@@ -285,6 +364,108 @@ assert z16.dtype == jnp.float32
 assert float(jnp.abs(z16 - z32).max()) > 1e-4          # bf16 does change the function...
 assert jnp.allclose(x_back, x, atol=1e-5)              # ...but it still inverts to float32 precision
 assert jnp.allclose(logdet_inv, -logdet16, atol=1e-3)
+
+# %% [markdown]
+# ## Will it fit? The memory planner
+#
+# Out-of-memory errors on a rented accelerator are an expensive way to learn a model's size.
+# `python -m jetbook.plan --preset NAME --devices N --hbm-gib G` answers first, on any CPU:
+# it builds the model and optimizer as shapes only, gives them their shardings on a mesh of N
+# (fake) CPU devices, and asks XLA to **compile the real training step** ahead of time
+# (`train_step.lower(...).compile()`). The compiled program's memory analysis gives the bytes
+# one device needs: parameters, optimizer state, the batch, and temporaries (activations,
+# gradients, gathered weights). Parameter and optimizer bytes are exact; temporaries are the
+# CPU compiler's, an estimate of an accelerator's. If the configuration does not fit, the
+# planner tries, cheapest first: fully sharded state, a bfloat16 first moment, recomputing
+# each coupling's activations (`remat`), then microbatches, and reports the first that fits.
+#
+# Here it plans the `patches` preset for 8 devices of 1 GiB, live:
+
+# %%
+PLAN = [sys.executable, "-m", "jetbook.plan", "--preset", "patches", "--devices", "8",
+        "--hbm-gib", "1"]
+planned = json.loads(subprocess.run(PLAN, capture_output=True, text=True, check=True)
+                     .stdout.strip().splitlines()[-1])
+print(" ".join(["python", *PLAN[1:]]))
+print(json.dumps({k: planned[k] for k in ("fits", "per_device_gib", "settings", "parameter_bytes",
+                                          "optimizer_bytes", "temporary_bytes")}, indent=1))
+assert planned["parameter_bytes"] == 4 * count_params(jb.presets["patches"])   # float32, replicated
+assert planned["fits"] and planned["total_bytes"] <= 2**30
+
+# %% [markdown]
+# Compiling a billion-parameter step takes a CPU minutes, too long for this notebook, so the
+# table below is read from `results/plan_table.jsonl`, which the command
+# `python -m jetbook.plan --table results/plan_table.jsonl` wrote: every paper preset on four
+# common runtimes, at the preset's own batch size. At full budget (`JETBOOK_QUICK` unset)
+# the notebook re-plans one row live and checks it against the file.
+
+# %%
+PLAN_FILE = pathlib.Path(jb.__file__).parent.parent / "results" / "plan_table.jsonl"
+plan_rows = [json.loads(line) for line in PLAN_FILE.read_text().splitlines()] if PLAN_FILE.exists() else []
+
+
+def describe(settings):
+    parts = [settings["sharding"]]
+    if settings["mu_dtype"] != "float32":
+        parts.append(f"{settings['mu_dtype']} first moment")
+    if settings["remat"]:
+        parts.append(f"remat ({settings['remat_policy']})")
+    if settings["microbatches"] > 1:
+        parts.append(f"{settings['microbatches']} microbatches")
+    return ", ".join(parts)
+
+
+def train_command(preset, settings):
+    sets = [] if settings["sharding"] == "replicated" else [f"sharding={settings['sharding']}"]
+    if settings["mu_dtype"] != "float32":
+        sets.append(f"mu_dtype={settings['mu_dtype']}")
+    if settings["remat"]:
+        sets += ["remat=True", f"remat_policy={settings['remat_policy']}"]
+    if settings["microbatches"] > 1:
+        sets.append(f"microbatches={settings['microbatches']}")
+    return " ".join([f"jetbook train --preset {preset}", *[f"--set {x}" for x in sets],
+                     f"--out /content/drive/MyDrive/jetbook/{preset}"])
+
+
+table_rows = ["| preset | runtime | batch | as configured: per-device GiB | fits? | cheapest setting that fits "
+              "| its per-device GiB | command |", "|" + "---|" * 8]
+for row in plan_rows:
+    fit = row["settings"] if row["fits"] else (row.get("fitting") or {}).get("settings")
+    fit_gib = row["per_device_gib"] if row["fits"] else (row.get("fitting") or {}).get("per_device_gib")
+    table_rows.append(
+        f"| {row['preset']} | {row['runtime']} | {row['batch']} | {row['per_device_gib']} "
+        f"| {'yes' if row['fits'] else 'no'} | {describe(fit) if fit else 'none found'} "
+        f"| {fit_gib if fit else '—'} | {'`' + train_command(row['preset'], fit) + '`' if fit else '—'} |")
+display(Markdown("\n".join(table_rows)))
+missing = [(p, r) for p in ("imagenet32", "in64_ablation", "imagenet64", "cifar10")
+           for r in ("1 × 16 GiB (T4, TPU v5e-1)", "8 × 8 GiB (TPU v2-8)",
+                     "8 × 16 GiB (TPU v5e-8)", "1 × 80 GiB (A100 / H100)")
+           if not any(row["preset"] == p and row["runtime"] == r for row in plan_rows)]
+if missing:
+    print("not in the results file yet (run the --table command to add them):", missing)
+by_key = {(row["preset"], row["runtime"]): row for row in plan_rows}
+for row in plan_rows:   # what the planner promises, checked on every row it holds
+    assert row["fits"] == (row["total_bytes"] is not None and row["total_bytes"] <= row["hbm_gib"] * 2**30)
+
+# %% [markdown]
+# Read a row as: "with the preset's batch on this runtime, the step needs this much memory per
+# device; if that is more than the device has, these settings bring it under". The first
+# column is the plain replicated step without recomputation; a "> …" entry means the
+# parameters and optimizer state alone exceed the device, so no compilation was needed to
+# know. Every `fits` is against the full memory of the device: leave some headroom for the
+# runtime and, on an accelerator, for a compiler that lays out buffers differently from the
+# CPU's.
+
+# %%
+if not jb.quick_mode():      # full budget: re-plan one row live (several CPU minutes)
+    live = json.loads(subprocess.run(
+        [sys.executable, "-m", "jetbook.plan", "--preset", "imagenet64", "--devices", "8",
+         "--hbm-gib", "8"], capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+    print(describe(live["fitting"]["settings"]), live["fitting"]["per_device_gib"], "GiB")
+    stored = by_key.get(("imagenet64", "8 × 8 GiB (TPU v2-8)"))
+    if stored:
+        assert live["fitting"]["settings"] == stored["fitting"]["settings"]
+        assert live["fitting"]["parameter_bytes"] == stored["fitting"]["parameter_bytes"]
 
 # %% [markdown]
 # ## A training run that survives a reset
@@ -321,7 +502,7 @@ print("run folders go to", RUNS)
 model_changes = {"num_couplings": 2, "vit_depth": 1, "vit_width": 32, "vit_heads": 2}
 if ON_ACCELERATOR:
     model_changes["vit_dtype"] = "bfloat16"
-train_changes = {"batch_size": 16, "warmup_steps": 2, "log_every": 5, "eval_every": 10,
+train_changes = {"sharding": "fsdp", "batch_size": 16, "warmup_steps": 2, "log_every": 5, "eval_every": 10,
                  "checkpoint_every": 10, "eval_examples": 64, "num_samples": 4}
 if NAME != jb.get_preset(PRESET).train.dataset:
     train_changes["dataset"] = NAME
@@ -339,7 +520,7 @@ print(run_train)
 live = widgets.LiveTrainingPlot(title=f"{PRESET} run, bits per dimension")
 display(live)
 start = time.perf_counter()
-with tfds_source():
+with tfds_context():
     part1_model, first_record = train.train_and_evaluate(run_model, run_train, out, callback=live)
 wall_1 = time.perf_counter() - start
 print(f"part 1: {STEPS_1} steps in {wall_1:.0f} s, test bpd {first_record['test_bpd']:.3f}")
@@ -356,7 +537,7 @@ argv = ["train", "--preset", PRESET, *[a for s in sets for a in ("--set", s)],
         "--steps", str(STEPS_2), "--out", str(out)]
 print("jetbook " + " ".join(argv))
 start = time.perf_counter()
-with tfds_source():
+with tfds_context():
     cli.main(argv + ["--no-progress"])
 wall_2 = time.perf_counter() - start
 
@@ -385,25 +566,24 @@ if USE_MOCK:
 # ### The real thing, from a terminal or a Colab cell
 #
 # ```bash
-# # once per runtime: the data (CIFAR-10 downloads in a minute or two)
-# python -c "import tensorflow_datasets as tfds; tfds.builder('cifar10').download_and_prepare()"
+# # once per runtime: the data, as random-access array_record files
+# python -c "import tensorflow_datasets as tfds; tfds.builder('cifar10').download_and_prepare(file_format='array_record')"
+# # will it fit? (seconds to minutes on the runtime's CPU; no accelerator needed)
+# python -m jetbook.plan --preset cifar10 --devices 8 --hbm-gib 16
 # # train (and, after any reset, resume): checkpoints, metrics and samples go to Drive
-# jetbook train --preset cifar10 --set vit_dtype=bfloat16 --out /content/drive/MyDrive/jetbook/cifar10
-# # measure your hardware first: one JSON line with images/s and FLOPs
+# jetbook train --preset cifar10 --set sharding=fsdp --set remat=True --out /content/drive/MyDrive/jetbook/cifar10
+# # measure your hardware: one JSON line with images/s and FLOPs
 # python -m jetbook.bench --preset imagenet32 --batch 256 --steps 10 --dtype bfloat16
 # # afterwards
 # jetbook eval --out /content/drive/MyDrive/jetbook/cifar10
 # jetbook sample --out /content/drive/MyDrive/jetbook/cifar10 --temperature 0.8 --n 64
 # ```
 #
-# In a Colab cell, put `!` in front of each line. The `cifar10` preset defaults to 200,000
-# steps of batch 256; `--steps` shortens it, and a later run with a larger `--steps` extends it.
-#
-# Mind the memory column of the table above: `--preset cifar10` is the paper's 2.7-billion
-# parameter model and needs a 40 or 80 GB GPU. On a TPU v2-8 or a 15 GB GPU, a model that can
-# fit is the `imagenet32` architecture on CIFAR-10, e.g. `jetbook train --preset imagenet32
-# --set dataset=cifar10 --set remat=True --steps 200000 --out ...` (not measured here; if it
-# runs out of memory, lower `--batch`).
+# In a Colab cell, put `!` in front of each line. For each paper preset and runtime, the
+# planner's table above gives the one `jetbook train` command with settings that fit. The
+# presets' default `steps` are the paper's; `--steps` shortens a run, and a later run with a
+# larger `--steps` extends it. Checkpoints hold sharded arrays and restore onto any device
+# count, so a run started on a TPU v2-8 can be evaluated on one GPU.
 #
 # ### Exercise: how many steps is 200 epochs?
 #
@@ -427,44 +607,47 @@ assert abs(jb.get_preset("imagenet64").train.steps - 200 * 1_281_167 / 256) < 10
 #
 # ## What a budget buys: an honest table
 #
-# The numbers below are of three kinds, and the table says which is which:
-# **measured** here (a 2-core CPU, no accelerator, other jobs running beside it),
-# **the paper's** reported results, and **estimates** derived from a measured throughput.
-# Anything else is marked *not measured*; nothing is filled in by guesswork.
+# The numbers below are of three kinds, and the table says which is which: **measured** now
+# on this runtime, **the paper's** reported results, and **estimates** from the analytic
+# FLOPs and a device's published peak. An estimate at 100 % of peak is a lower bound on the
+# time: real training reaches a fraction of peak, so plan for several times longer.
 
 # %%
-V2_8_PEAK = 180e12        # TPU v2-8: 180 TFLOP/s in bfloat16 over its 8 cores (vendor figure)
-def days_at_peak(preset, steps, batch):
-    return flops[preset] * batch * steps / V2_8_PEAK / 86400
+PEAKS = {"Colab T4 GPU, float32": 8.1e12,        # vendor figures, FLOP/s
+         "TPU v2-8, bfloat16": 180e12}
+SMALL = "patches"                                # a preset a learner can finish in one session
+small_train = jb.get_preset(SMALL).train
+
+
+def hours_at_peak(preset, steps, batch, peak):
+    return flops[preset] * batch * steps / peak / 3600
+
 
 this_run = (f"| this notebook's run ({PRESET} shrunk to {run_model.num_couplings} couplings, "
             f"{'mock' if USE_MOCK else 'real'} data) | this runtime ({BACKEND}) | {STEPS_2} × "
             f"{run_train.batch_size} | {wall_1 + wall_2:.0f} s | {result['test_bpd']:.2f} "
             f"| measured now{'; random pixels: ≥ 8 is expected' if USE_MOCK else ''} |")
 in1k_steps = round(200 * 1_281_167 / 256)
+small_minutes = 60 * hours_at_peak(SMALL, small_train.steps, small_train.batch_size,
+                                   PEAKS["Colab T4 GPU, float32"])
 display(Markdown("\n".join([
     "| model and data | hardware | steps × batch | wall time | test bpd | kind of number |",
     "|---|---|---|---|---|---|",
-    "| digits preset, 8×8 digits (notebook 06) | 2-core CPU | 1200 × 128 | 4.8 min | 2.24 "
-    "| measured (independent pixels: 2.42) |",
-    "| patches preset, 32×32 photo crops (notebook 06) | 2-core CPU | 300 × 64 | 2.2 min | 4.97 "
-    "| measured (PNG: 3.85) |",
     this_run,
+    f"| {SMALL} preset, 32×32 photo crops (the whole preset) | Colab T4 GPU | "
+    f"{small_train.steps:,} × {small_train.batch_size} | ≥ {small_minutes:.1f} min | not measured "
+    "| estimate: FLOPs at the T4's float32 peak; fits one Colab session even at a few % of peak |",
     "| imagenet64 preset, ImageNet-1k 64×64 | not stated | 200 epochs | not stated | 3.66 | paper |",
     "| imagenet32 preset, ImageNet-1k 32×32 | not stated | 200 epochs | not stated | 3.93 | paper |",
     "| cifar10 preset: ImageNet-21k pre-training, CIFAR-10 fine-tuning | not stated | 50 + 100 epochs "
     "| not stated | 3.02 | paper |",
     "| in64_ablation preset, ImageNet-1k 64×64 | not stated | 200 epochs | not stated | 3.72 | paper |",
-    f"| in64_ablation preset, ImageNet-1k 64×64 | one H100 | {in1k_steps:,} × 256 "
-    f"| ≈ {in1k_steps * 256 / 247 / 86400:.0f} days | not measured "
-    "| estimate, from 247 images/s measured for the authors' implementation (BENCHMARKS.md) |",
-    f"| imagenet32 preset, ImageNet-1k 32×32 | TPU v2-8 | {in1k_steps:,} × 256 "
-    f"| ≥ {days_at_peak('imagenet32', in1k_steps, 256):.0f} days | not measured "
-    "| lower bound: analytic FLOPs at 100 % of peak; real runs reach a fraction of peak |",
-    "| cifar10 preset | TPU v2-8 | — | — | — | does not fit: 33 GB of parameters and AdamW "
-    "state per core, 8 GB available |",
+    *[f"| {name} preset, ImageNet-1k 200 epochs | TPU v2-8 | {in1k_steps:,} × 256 "
+      f"| ≥ {hours_at_peak(name, in1k_steps, 256, PEAKS['TPU v2-8, bfloat16']) / 24:.1f} days "
+      "| not measured | estimate: FLOPs at 100 % of the bfloat16 peak (a lower bound) |"
+      for name in ("imagenet32", "in64_ablation")],
 ])))
-assert 10 < in1k_steps * 256 / 247 / 86400 < 14
+assert small_minutes < 60 and hours_at_peak("imagenet32", in1k_steps, 256, PEAKS["TPU v2-8, bfloat16"]) > 24
 
 # %% [markdown]
 # One caveat on comparability: the paper's ImageNet numbers use the downsampled ImageNet of
@@ -472,19 +655,24 @@ assert 10 < in1k_steps * 256 / 247 / 86400 < 14
 # ImageNet presets here default to `imagenet_resized`, which TFDS downloads by itself. The
 # two resize differently, so numbers from one are not exactly comparable with the other.
 #
-# Two lessons hide in this table. First, compute decides: a few CPU minutes buy a good model
-# of 8×8 digits but only a rough one of photo crops, while the paper's numbers need days on
-# accelerators. Second, always put a bpd next to a reference measured on the same images
-# (independent pixels, PNG, the uniform 8 bits): on its own the number says little.
+# Two lessons hide in this table. First, compute decides: a small preset finishes in one
+# session, while the paper's numbers need days on accelerators. Second, always put a bpd next
+# to a reference measured on the same images (independent pixels, PNG, the uniform 8 bits):
+# on its own the number says little.
 #
 # ## Recap
 # - `jax.default_backend()` and `jax.devices()` tell you what you have; in Colab pick a TPU
-#   v2-8 or a GPU runtime.
-# - `jb.sharding.DataParallel` is a one-axis mesh: batches split over devices, parameters
-#   replicated; the same jitted step runs on 1 or 8 devices and gives the same loss.
-# - `jb.data.tfds_batches` streams TFDS data set shards per host; `tfds.testing.mock_data`
-#   tests the whole pipeline without downloading.
-# - The paper's models have 0.3 to 2.7 billion parameters; `nnx.eval_shape` sizes them
-#   without memory, `jb.bench.model_flops_per_step` counts their FLOPs.
-# - A bfloat16 conditioner changes the function but not its exact invertibility.
+#   or a GPU runtime.
+# - `jb.sharding.DeviceMesh` is a ("data", "fsdp") mesh: batches are split over every device;
+#   parameters and AdamW moments are replicated, or with `sharding="fsdp"` cut along their
+#   largest divisible dimension. One jitted step serves both and gives the same losses.
+# - `python -m jetbook.plan` compiles the real step for N devices on a CPU and tells you
+#   whether it fits, and which settings (sharding, bfloat16 moment, remat, microbatches) make
+#   it fit.
+# - Training reads TFDS by index (`jb.data.tfds_source`, `jb.data.batch_indices`), so a killed
+#   and resumed run sees the same batches; `tfds.testing.mock_data` tests it offline.
+# - The paper's models have hundreds of millions to billions of parameters; `nnx.eval_shape`
+#   sizes them without memory, `jb.bench.model_flops_per_step` counts their FLOPs.
+# - A bfloat16 conditioner changes the function but not its invertibility (to float32
+#   precision across the stack).
 # - Put `--out` on Drive and re-run the same `jetbook train` command to resume after a reset.

@@ -47,11 +47,16 @@ def test_tfds_path_with_mock_data(name):
         assert test.shape == (12, side, side, 3) and test.dtype == np.uint8
         shard0 = next(data.tfds_batches(name, "train", 2, process_index=0, process_count=2))
         assert shard0.shape == (2, side, side, 3) and shard0.dtype == np.uint8
+        source = data.tfds_source(name, "train")                 # what training reads, by index
+        rows = data.read_rows(source, data.batch_indices(len(source), 5, 4, seed=1), name)
+        assert rows.shape == (4, side, side, 3) and rows.dtype == np.uint8
 
 
 def test_missing_tfds_data_says_how_to_get_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="download_and_prepare"):
         jb.load_dataset("cifar10", "test", data_dir=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="file_format='array_record'"):
+        data.tfds_source("cifar10", "train", data_dir=str(tmp_path))
 
 
 def test_baselines():
@@ -73,3 +78,12 @@ def test_png_one_file_and_container_overhead():
     assert one_file < per_file                            # one file pays the container once
     with pytest.raises(ValueError, match="images must be uint8"):
         baselines.png_bpd(crops.astype(np.float32))
+
+
+def test_read_rows_crops_and_pads_like_tf_data():
+    import tensorflow as tf
+    rng = np.random.default_rng(0)
+    for h, w in [(40, 20), (32, 32), (7, 50), (33, 31)]:
+        image = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+        np.testing.assert_array_equal(data._crop_or_pad(image, 32),
+                                      tf.image.resize_with_crop_or_pad(image, 32, 32).numpy())

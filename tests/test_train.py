@@ -146,16 +146,15 @@ MULTI_DEVICE = textwrap.dedent("""
     from flax import nnx
     import jetbook as jb
     from jetbook import train
-    from jetbook.sharding import DataParallel
+    from jetbook.sharding import DeviceMesh
     assert jax.device_count() == 8
     cfg = jb.JetConfig(image_shape=(8, 8, 1), patch_size=2, num_couplings=4, vit_depth=1,
                        vit_width=16, vit_heads=2)
     images = jb.load_dataset("digits", "train")[:64]
     results = []
     for devices in (jax.devices()[:1], jax.devices()):
-        model, opt = train.build_model_and_optimizer(cfg, jb.TrainConfig(steps=10))
-        sharding = DataParallel(devices)
-        sharding.replicate(model); sharding.replicate(opt)
+        sharding = DeviceMesh("replicated", devices=devices)
+        model, opt = train.build_model_and_optimizer(cfg, jb.TrainConfig(steps=10), sharding)
         batch = sharding.put_batch(images)
         assert len(batch.sharding.device_set) == len(devices)
         step = nnx.cached_partial(train.train_step, model, opt)

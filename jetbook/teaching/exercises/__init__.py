@@ -15,3 +15,4 @@ from jetbook.teaching.exercises.jet_model import check_bits_per_dim, check_block
 from jetbook.teaching.exercises.training import (check_bits_per_image, check_recipe_optimizer,
                                                  check_steps_for_epochs)
 from jetbook.teaching.exercises.tarflow import check_shift_params
+from jetbook.teaching.exercises.jet_at_scale import check_fsdp_spec
