@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Iterator
 
 import numpy as np
 
@@ -146,28 +145,6 @@ def _images(ds, name: str):
 def _tfds_split(name: str, split: str) -> str:
     """'test' means the held-out split, called 'validation' in the ImageNet variants."""
     return "validation" if split == "test" and name != "cifar10" else split
-
-
-def tfds_batches(name: str, split: str, batch_size: int, *, seed: int = 0, data_dir=None,
-                 process_index: int = 0, process_count: int = 1, repeat: bool = True) -> Iterator[np.ndarray]:
-    """uint8 batches (batch_size, H, W, C) of this process's shard: shuffled, batched, prefetched."""
-    check_name(name, split)
-    if name in OFFLINE:
-        raise ValueError(f"{name!r} is an in-memory dataset; use load_dataset or batch_at")
-    tf = _tf()
-    import tensorflow_datasets as tfds
-    builder = tfds.builder(name, data_dir=data_dir)
-    shard = tfds.even_splits(_tfds_split(name, split), n=process_count, drop_remainder=True)[process_index]
-    ds = _as_dataset(builder, split=shard, shuffle_files=split == "train",
-                     read_config=tfds.ReadConfig(shuffle_seed=seed))
-    ds = _images(ds, name)
-    if repeat:
-        ds = ds.repeat()
-    if split == "train":
-        ds = ds.shuffle(10_000, seed=seed)
-    ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-    for batch in tfds.as_numpy(ds):
-        yield np.asarray(batch, np.uint8)
 
 
 def tfds_source(name: str, split: str, *, data_dir=None):

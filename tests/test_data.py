@@ -45,8 +45,6 @@ def test_tfds_path_with_mock_data(name):
     with tfds.testing.mock_data(num_examples=12):
         test = jb.load_dataset(name, "test")
         assert test.shape == (12, side, side, 3) and test.dtype == np.uint8
-        shard0 = next(data.tfds_batches(name, "train", 2, process_index=0, process_count=2))
-        assert shard0.shape == (2, side, side, 3) and shard0.dtype == np.uint8
         source = data.tfds_source(name, "train")                 # what training reads, by index
         rows = data.read_rows(source, data.batch_indices(len(source), 5, 4, seed=1), name)
         assert rows.shape == (4, side, side, 3) and rows.dtype == np.uint8
