@@ -243,10 +243,13 @@ def test_py_source_opens_as_a_notebook(lab, browser, screenshots):
     from selenium.webdriver.common.by import By
 
     browser.get(f"{lab}/lab/tree/00_welcome.py?reset")
-    cells = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell"), 60,
-                  "00_welcome.py shown as notebook cells")
+    def loaded_cells():
+        # the panel shows one empty cell while the file loads: wait for the file's own cells
+        cells = browser.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell")
+        return cells if len(cells) > 5 else None
+
+    cells = _wait(loaded_cells, 60, "00_welcome.py shown as more than 5 notebook cells")
     browser.save_screenshot(str(screenshots / "00_welcome-py-as-notebook.png"))
-    assert len(cells) > 5
     assert not browser.find_elements(By.CSS_SELECTOR, ".jp-FileEditor")
     header = cells[0].get_attribute("textContent")
     assert "00 · Welcome" in header or "# 00" in header, f"first cell is not the header: {header[:200]!r}"
