@@ -1,6 +1,20 @@
-import jax
-import pytest
-from flax import nnx
+import os
+import tempfile
+
+# One persistent XLA compilation cache for the whole test run: every pytest worker, every
+# subprocess a test starts (resume after SIGKILL, two processes, fake devices) and every
+# notebook kernel inherits these variables, so a computation compiled once is loaded, not
+# recompiled, by the next process that builds the same program. Keyed by the program and the
+# JAX version, so a stale entry is never used; capped in size. Set JAX_COMPILATION_CACHE_DIR
+# to move it, or to an empty string to switch it off.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(tempfile.gettempdir(), f"jetbook-test-xla-cache-{os.getuid()}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 * 1024 ** 3))
+
+import jax  # noqa: E402  (after the cache settings, which JAX reads when it is imported)
+import pytest  # noqa: E402
+from flax import nnx  # noqa: E402
 
 import jetbook as jb
 from jetbook.teaching.checks import randomize_params
