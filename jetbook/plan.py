@@ -18,6 +18,7 @@ import argparse
 import functools
 import json
 import math
+import pathlib
 import sys
 import time
 from typing import Iterator
@@ -191,14 +192,25 @@ PAPER_PRESETS = ("imagenet32", "in64_ablation", "imagenet64", "cifar10")
 
 
 def table(path, presets=PAPER_PRESETS, runtimes=RUNTIMES) -> list[dict]:
-    """`plan` for every preset on every runtime, one JSON line each in `path` (notebook 07)."""
-    rows = []
-    with open(path, "w") as f:
+    """`plan` for every preset on every runtime, one JSON line each in `path` (notebook 07).
+
+    Rows already in `path` are kept, so a table stopped halfway (a billion-parameter compile
+    takes a CPU minutes) resumes with the next row. Each row records its date and machine."""
+    from jetbook.compare import machine
+
+    path = pathlib.Path(path)
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    done = {(row["preset"], row["runtime"]) for row in rows}
+    with open(path, "a") as f:
         for name in presets:
             preset = get_preset(name)
             for runtime, (devices, gib) in runtimes.items():
+                if (name, runtime) in done:
+                    continue
                 row = {"preset": name, "runtime": runtime,
-                       **plan(preset.model, preset.train, devices, gib)}
+                       **plan(preset.model, preset.train, devices, gib),
+                       "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
+                       "command": f"python -m jetbook.plan --table {path}"}
                 rows.append(row)
                 f.write(json.dumps(row) + "\n")
                 f.flush()
@@ -211,7 +223,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--devices", type=int, help="devices in the mesh")
     parser.add_argument("--hbm-gib", type=float, help="memory per device, GiB")
     parser.add_argument("--table", metavar="PATH", help="instead: every paper preset on every "
-                        "runtime of RUNTIMES, one JSON line each, written to PATH")
+                        "runtime of RUNTIMES, one JSON line each, appended to PATH "
+                        "(rows already there are kept)")
     parser.add_argument("--batch", type=int, help="global batch (default: the preset's)")
     parser.add_argument("--set", action="append", metavar="FIELD=VALUE",
                         help="JetConfig or TrainConfig override, e.g. sharding=fsdp")
