@@ -143,7 +143,8 @@ def markdown_table(result: dict) -> str:
     lines = [f"`{result['command']} --out ...` on {result['date']}: {m['device']}, "
              f"{m['cpu_count']} CPUs, load average {m['load_average_1min']:.1f} at the start and "
              f"{m['load_average_1min_end']:.1f} at the end, JAX {m['jax']}.", "",
-             "| model | preset | parameters | steps x batch | held-out bpd | train img/s | sample 64 images |",
+             "| model | preset | parameters | steps x batch | held-out bpd | train img/s "
+             "| sample 64 images |",
              "|---|---|---|---|---|---|---|"]
     for r in result["models"]:
         lines.append(f"| {r['kind']} | `{r['preset']}` | {r['parameters']:,} | {r['steps']} x "

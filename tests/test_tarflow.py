@@ -1,5 +1,6 @@
 """TarFlow and class-conditional flows: the flow's facts, labels, guidance and Bayes' rule."""
 import json
+import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +9,7 @@ import pytest
 from flax import nnx
 
 import jetbook as jb
-from jetbook import bench, checkpoints, cli, data, sampling, train
+from jetbook import bench, checkpoints, cli, compare, data, sampling, train
 from jetbook.teaching import widgets
 from jetbook.tarflow import FlowBlock
 from jetbook.teaching.checks import brute_force_logdet, randomize_params
@@ -236,12 +237,11 @@ def test_shift_params_exercise_rejects_plausible_mistakes():
 def test_denoising_step_equals_finite_difference_score(flow):
     """denoise(x) - x = sigma^2 * grad log p(x), checked along random directions v against
     central differences of log p at steps eps and eps/2, Richardson-extrapolated (their eps^2
-    errors cancel), from one batched pass through the flow."""
+    errors cancel), with the flow compiled for X's shape."""
     sigma, eps = 0.3, 1e-2
     v = np.random.default_rng(1).standard_normal(X.shape).astype(np.float32)
     step = np.asarray(sampling.denoise(flow, X, sigma)) - X
-    lp = np.asarray(sampling.log_density(flow, np.concatenate(
-        [X + eps * v, X - eps * v, X + eps / 2 * v, X - eps / 2 * v]))).reshape(4, -1)
+    lp = [np.asarray(sampling.log_density(flow, X + t * v)) for t in (eps, -eps, eps / 2, -eps / 2)]
     wide, narrow = (lp[0] - lp[1]) / (2 * eps), (lp[2] - lp[3]) / eps
     finite = sigma ** 2 * (4 * narrow - wide) / 3
     np.testing.assert_allclose((step * v).sum(axis=(1, 2, 3)), finite, rtol=1e-2, atol=2e-3)
@@ -262,3 +262,11 @@ def test_noise_augmentation_is_off_at_sigma_zero_and_gaussian_above():
     assert abs(noise.mean()) < 0.01 and noise.std() == pytest.approx(0.2, rel=0.03)
     with pytest.raises(ValueError, match="noise_sigma must be a finite number >= 0"):
         jb.TrainConfig(noise_sigma=-0.1)
+
+
+def test_benchmark_tables_are_written_from_the_results():
+    """BENCHMARKS.md's Jet-vs-TarFlow tables are exactly what `compare --tables` writes."""
+    root = pathlib.Path(__file__).parent.parent
+    text = (root / "BENCHMARKS.md").read_text()
+    assert text.count("<!-- jetbook.compare benchmarks/") == 2
+    assert compare.render_tables(text, root) == text
