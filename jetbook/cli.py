@@ -95,7 +95,8 @@ def cmd_sample(args) -> dict:
     _, tc = checkpoints.read_run_config(args.out)
     model, step = checkpoints.load_checkpoint(args.out)
     path = pathlib.Path(args.png or pathlib.Path(args.out) / f"samples_T{args.temperature:g}.png")
-    save_sample_grid(model, path, data.levels_of(tc.dataset), args.n, args.temperature, args.seed)
+    save_sample_grid(model, path, data.levels_of(tc.dataset), args.n, args.temperature, args.seed,
+                     tc.noise_sigma)              # a run trained on noisy data: denoised samples
     print(f"wrote {args.n} samples at temperature {args.temperature:g} (step {step}) to {path}")
     return {"png": str(path)}
 

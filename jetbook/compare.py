@@ -1,20 +1,28 @@
-"""Jet beside TarFlow on digits, at the same step budget and about the same parameter count.
+"""Jet beside TarFlow, at the same step budget and about the same parameter count.
 
-    python -m jetbook.compare --steps 300 --out benchmarks/jet_vs_tarflow_digits.json
+    python -m jetbook.compare --steps 200 --out benchmarks/jet_vs_tarflow_digits.json
+    python -m jetbook.compare --dataset patches --steps 100 --warmup-steps 10 --out benchmarks/jet_vs_tarflow_patches.json
+    python -m jetbook.compare --tables BENCHMARKS.md
 
-Trains the `digits` Jet and the `tarflow_digits` TarFlow with the same training settings,
-then a class-conditional TarFlow (num_classes=10) for Bayes-rule classification, and writes
-one JSON file: per model the parameter count, held-out bits/dim, training images/s (median
-over logged intervals after the first, which holds compilation) and the time to sample 64
-images (median of three, after a first compiled call); for the classifier its test accuracy
-and confusion matrix; plus the machine and date.
+Trains the dataset's Jet preset and a TarFlow of about its size with the same training
+settings (digits: `digits` and `tarflow_digits`; patches: `patches` and `TARFLOW_PATCHES`
+below). On digits it then trains a class-conditional Jet and TarFlow (num_classes=10) and
+classifies the test digits with each by Bayes' rule. One JSON file holds, per model, the
+parameter count, held-out bits/dim, training images/s (median over logged intervals after
+the first, which holds compilation) and the time to sample 64 images (median of three, after
+a first compiled call); per classifier its test accuracy and confusion matrix; plus the
+machine and date. `--tables` trains nothing: it rewrites the Markdown tables that a file
+such as BENCHMARKS.md marks as `<!-- jetbook.compare RESULTS.json -->` ... `<!-- /jetbook.compare -->`
+from those JSON files, so no measured number there is typed by hand.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import pathlib
 import platform
+import re
 import statistics
 import tempfile
 import time
@@ -25,12 +33,21 @@ from flax import nnx
 
 from jetbook import data
 from jetbook.bayes import classify
-from jetbook.config import get_preset
+from jetbook.config import Preset, TarFlowConfig, get_preset
 from jetbook.models import kind_of
 from jetbook.sampling import sample
 from jetbook.train import train_and_evaluate
 
-DIGIT_PRESETS = ("digits", "tarflow_digits")
+# The TarFlow beside the `patches` Jet: 8 Transformer layers of width 128 in each (4 blocks of 2
+# vs 8 couplings of 1), about the same parameter count, and the Jet preset's training.
+TARFLOW_PATCHES = Preset(
+    TarFlowConfig(image_shape=(32, 32, 3), patch_size=4, num_blocks=4, block_depth=2,
+                  width=128, heads=4),
+    get_preset("patches").train)
+
+# dataset -> the (name, preset) pairs compared on it
+PAIRS = {"digits": (("digits", get_preset("digits")), ("tarflow_digits", get_preset("tarflow_digits"))),
+         "patches": (("patches", get_preset("patches")), ("tarflow_patches", TARFLOW_PATCHES))}
 
 
 def parameter_count(model) -> int:
@@ -49,13 +66,17 @@ def time_sampling(model, n: int = 64, repeats: int = 3, labels=None) -> float:
     return statistics.median(times)
 
 
-def train_one(preset: str, steps: int, workdir: str, **model_changes):
-    """Train `preset` (model fields changed by `model_changes`) for `steps`; -> (model, row)."""
-    p = get_preset(preset)
+def train_one(preset: str, steps: int, workdir: str, p: Preset | None = None,
+              warmup_steps: int | None = None, **model_changes):
+    """Train `preset` (by name, or the Preset `p` called so; model fields changed by
+    `model_changes`) for `steps` (warmup: the preset's unless given); -> (model, row)."""
+    p = p or get_preset(preset)
     model_config = p.model.replace(**model_changes)
     log_every = max(1, steps // 10)
     train_config = p.train.replace(steps=steps, log_every=log_every, eval_every=steps,
-                                   checkpoint_every=steps, num_samples=64)   # = time_sampling's n
+                                   checkpoint_every=steps, num_samples=64,   # = time_sampling's n
+                                   warmup_steps=p.train.warmup_steps if warmup_steps is None
+                                   else warmup_steps)
     records = []
     start = time.perf_counter()
     model, final = train_and_evaluate(model_config, train_config, workdir,
@@ -74,26 +95,39 @@ def machine() -> dict:
             "device": f"{jax.devices()[0].device_kind} x{jax.device_count()}", "jax": jax.__version__}
 
 
-def compare(steps: int, out=None, classifier_steps: int | None = None) -> dict:
+def classifier_row(model, row) -> dict:
+    """`row` plus the test accuracy and confusion matrix of `jb.classify` on the test digits."""
+    images, labels = data.load_dataset("digits", "test", labels=True)
+    predicted = classify(model, images, levels=data.levels_of("digits")).argmax(1)
+    confusion = np.zeros((10, 10), int)
+    np.add.at(confusion, (labels, predicted), 1)
+    return {**row, "test_accuracy": float((predicted == labels).mean()),
+            "test_examples": len(labels), "confusion": confusion.tolist()}
+
+
+def compare(steps: int, out=None, classifier_steps: int | None = None,
+            dataset: str = "digits", warmup_steps: int | None = None) -> dict:
     """Run the comparison (see module docstring); write it to `out` when given."""
+    if dataset not in PAIRS:
+        raise ValueError(f"dataset must be one of {sorted(PAIRS)}, got {dataset!r}")
     result = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
-              "command": f"python -m jetbook.compare --steps {steps}"
-                         + (f" --classifier-steps {classifier_steps}" if classifier_steps else ""),
-              "models": []}
+              "command": f"python -m jetbook.compare --dataset {dataset} --steps {steps}"
+                         + (f" --classifier-steps {classifier_steps}" if classifier_steps else "")
+                         + (f" --warmup-steps {warmup_steps}" if warmup_steps is not None else ""),
+              "dataset": dataset, "models": []}
     with tempfile.TemporaryDirectory(prefix="jetbook_compare_") as tmp:
-        for preset in DIGIT_PRESETS:
-            model, row = train_one(preset, steps, os.path.join(tmp, preset))
+        for name, preset in PAIRS[dataset]:
+            model, row = train_one(name, steps, os.path.join(tmp, name), preset, warmup_steps)
             row["sample_64_s"] = time_sampling(model)
             result["models"].append(row)
-        model, row = train_one("tarflow_digits", classifier_steps or steps,
-                               os.path.join(tmp, "conditional"), num_classes=10)
-        images, labels = data.load_dataset("digits", "test", labels=True)
-        predicted = classify(model, images, levels=data.levels_of("digits")).argmax(1)
-        confusion = np.zeros((10, 10), int)
-        np.add.at(confusion, (labels, predicted), 1)
-        row["sample_64_s"] = time_sampling(model, labels=np.arange(64) % 10)
-        result["classifier"] = {**row, "test_accuracy": float((predicted == labels).mean()),
-                                "test_examples": len(labels), "confusion": confusion.tolist()}
+        if dataset == "digits":         # the labelled dataset: a conditional model of each kind
+            result["classifiers"] = []
+            for name, preset in PAIRS[dataset]:
+                model, row = train_one(name, classifier_steps or steps,
+                                       os.path.join(tmp, f"conditional_{name}"), preset,
+                                       warmup_steps, num_classes=10)
+                row["sample_64_s"] = time_sampling(model, labels=np.arange(64) % 10)
+                result["classifiers"].append(classifier_row(model, row))
     result["machine"]["load_average_1min_end"] = os.getloadavg()[0]
     if out:
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -102,17 +136,72 @@ def compare(steps: int, out=None, classifier_steps: int | None = None) -> dict:
     return result
 
 
+def markdown_table(result: dict) -> str:
+    """A comparison JSON (as `compare` writes it) as Markdown: its command, machine, the models
+    and, on digits, the classifiers."""
+    m = result["machine"]
+    lines = [f"`{result['command']} --out ...` on {result['date']}: {m['device']}, "
+             f"{m['cpu_count']} CPUs, load average {m['load_average_1min']:.1f} at the start and "
+             f"{m['load_average_1min_end']:.1f} at the end, JAX {m['jax']}.", "",
+             "| model | preset | parameters | steps x batch | held-out bpd | train img/s "
+             "| sample 64 images |",
+             "|---|---|---|---|---|---|---|"]
+    for r in result["models"]:
+        lines.append(f"| {r['kind']} | `{r['preset']}` | {r['parameters']:,} | {r['steps']} x "
+                     f"{r['batch_size']} | {r['test_bpd']:.3f} | {r['train_images_per_s']:.0f} | "
+                     f"{1000 * r['sample_64_s']:.0f} ms |")
+    if result.get("classifiers"):
+        lines += ["", "| class-conditional model | parameters | steps | held-out bpd given the label "
+                  "| test accuracy (`jb.classify`) | sample 64 images, labels given |",
+                  "|---|---|---|---|---|---|"]
+        for r in result["classifiers"]:
+            lines.append(f"| {r['kind']} | {r['parameters']:,} | {r['steps']} | {r['test_bpd']:.3f} | "
+                         f"{r['test_accuracy']:.1%} of {r['test_examples']} | "
+                         f"{1000 * r['sample_64_s']:.0f} ms |")
+    return "\n".join(lines)
+
+
+_TABLE = re.compile(r"(<!-- jetbook\.compare (\S+) -->\n).*?(<!-- /jetbook\.compare -->)", re.S)
+
+
+def render_tables(text: str, root) -> str:
+    """`text` with every marked block replaced by `markdown_table` of its JSON (path relative
+    to `root`)."""
+    def table(match):
+        result = json.loads((pathlib.Path(root) / match.group(2)).read_text())
+        return f"{match.group(1)}{markdown_table(result)}\n{match.group(3)}"
+    return _TABLE.sub(table, text)
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m jetbook.compare",
                                      description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=sorted(PAIRS), default="digits",
+                        help="which Jet preset and TarFlow of its size to compare")
     parser.add_argument("--steps", type=int, default=1200, help="training steps of each model")
     parser.add_argument("--classifier-steps", type=int,
-                        help="steps of the conditional TarFlow (default: --steps)")
+                        help="steps of each conditional model, digits only (default: --steps)")
+    parser.add_argument("--warmup-steps", type=int,
+                        help="learning-rate warmup of every model (default: each preset's)")
     parser.add_argument("--out", help="write the results JSON here")
+    parser.add_argument("--tables", metavar="MARKDOWN",
+                        help="train nothing: rewrite the marked result tables of this file")
     args = parser.parse_args(argv)
+    if args.tables:
+        path = pathlib.Path(args.tables)
+        text = path.read_text()
+        if not _TABLE.search(text):
+            parser.error(f"--tables: {path} has no <!-- jetbook.compare FILE --> block")
+        path.write_text(render_tables(text, path.parent))
+        print(f"rewrote the result tables of {path}")
+        return {}
     if args.steps < 2 or (args.classifier_steps is not None and args.classifier_steps < 2):
         parser.error("--steps and --classifier-steps must be at least 2")
-    result = compare(args.steps, args.out, args.classifier_steps)
+    if args.warmup_steps is not None and not 0 <= args.warmup_steps < args.steps:
+        parser.error("--warmup-steps must be >= 0 and below --steps")
+    if args.classifier_steps is not None and args.dataset != "digits":
+        parser.error("--classifier-steps is for --dataset digits (the labelled one)")
+    result = compare(args.steps, args.out, args.classifier_steps, args.dataset, args.warmup_steps)
     print(json.dumps(result))
     return result
 

@@ -63,20 +63,32 @@ def _training_labels(model, labels, key):
     return drop_labels(jax.random.fold_in(key, 1), labels, model.config.label_dropout)
 
 
-def loss_fn(model: Jet, images, key, levels: int, labels=None):
+def model_inputs(key, images, levels: int, noise_sigma: float = 0.0):
+    """Dequantized `images`, plus N(0, noise_sigma^2) in model units when noise_sigma > 0
+    (noise augmentation: smoother data, better samples after `sampling.denoise`, and bits/dim
+    that are then of the noisy data). noise_sigma = 0 is plain `dequantize`, exactly."""
+    x = dequantize(key, images, levels)
+    if noise_sigma:                       # a static number: sigma 0 traces today's graph
+        x = x + noise_sigma * jax.random.normal(jax.random.fold_in(key, 2), x.shape, x.dtype)
+    return x
+
+
+def loss_fn(model: Jet, images, key, levels: int, labels=None, noise_sigma: float = 0.0):
     """Mean bits/dim of uint8 `images` under fresh dequantisation noise (conditional models:
     given `labels`, a share of them hidden by label dropout)."""
-    z, logdet = model(dequantize(key, images, levels), _training_labels(model, labels, key))
+    z, logdet = model(model_inputs(key, images, levels, noise_sigma),
+                      _training_labels(model, labels, key))
     return bits_per_dim(z, logdet, levels).mean()
 
 
-def loss_and_grads(model: Jet, images, key, levels: int, microbatches: int = 1, labels=None):
+def loss_and_grads(model: Jet, images, key, levels: int, microbatches: int = 1, labels=None,
+                   noise_sigma: float = 0.0):
     """`loss_fn` and its gradient. With microbatches=k the batch runs as k slices in a rolled
     loop and the gradients are summed: the same numbers up to summation order, and a working
     set k times smaller (on a CPU a slice's activations then stay in cache)."""
     if microbatches == 1:
-        return nnx.value_and_grad(loss_fn)(model, images, key, levels, labels)
-    x = dequantize(key, images, levels)                   # the very noise loss_fn draws
+        return nnx.value_and_grad(loss_fn)(model, images, key, levels, labels, noise_sigma)
+    x = model_inputs(key, images, levels, noise_sigma)    # the very noise loss_fn draws
     slices = x.reshape(microbatches, -1, *x.shape[1:])    # (k, B/k, H, W, C)
     labels = _training_labels(model, labels, key)
     label_slices = None if labels is None else labels.reshape(microbatches, -1)
@@ -95,16 +107,16 @@ def loss_and_grads(model: Jet, images, key, levels: int, microbatches: int = 1, 
     return bits / n, jax.tree.map(lambda g: g / n, grads)
 
 
-@nnx.jit(static_argnames=("levels", "microbatches"), donate_argnums=(0, 1))
+@nnx.jit(static_argnames=("levels", "microbatches", "noise_sigma"), donate_argnums=(0, 1))
 def train_step(model: Jet, optimizer: nnx.Optimizer, images, key, levels: int,
-               microbatches: int = 1, labels=None):
+               microbatches: int = 1, labels=None, noise_sigma: float = 0.0):
     """One AdamW step on the trainable parameters (frozen split matrices stay put); -> loss.
 
     Model and optimizer arrays are donated and updated in place. In a long loop, call it
     through `nnx.cached_partial(train_step, model, optimizer)`, which skips re-reading the
     model's object graph on every call.
     """
-    loss, grads = loss_and_grads(model, images, key, levels, microbatches, labels)
+    loss, grads = loss_and_grads(model, images, key, levels, microbatches, labels, noise_sigma)
     optimizer.update(model, grads)
     return loss
 
@@ -126,16 +138,16 @@ def build_model_and_optimizer(model_config: JetConfig, train_config: TrainConfig
     return build() if mesh is None else nnx.jit(build)()
 
 
-@nnx.jit(static_argnames=("levels",))
-def _eval_bpd(model: Jet, images, key, levels: int, labels=None):
-    z, logdet = model(dequantize(key, images, levels), labels)
+@nnx.jit(static_argnames=("levels", "noise_sigma"))
+def _eval_bpd(model: Jet, images, key, levels: int, labels=None, noise_sigma: float = 0.0):
+    z, logdet = model(model_inputs(key, images, levels, noise_sigma), labels)
     return bits_per_dim(z, logdet, levels)
 
 
 def evaluate(model: Jet, images: np.ndarray, levels: int, batch_size: int, seed: int = 0,
-             labels: np.ndarray | None = None) -> float:
+             labels: np.ndarray | None = None, noise_sigma: float = 0.0) -> float:
     """Mean bits/dim over `images`, with fixed dequantisation noise so evals are comparable
-    (conditional models: given their `labels`)."""
+    (conditional models: given their `labels`; noise_sigma > 0: of the noisy images)."""
     if len(images) == 0:
         raise ValueError("evaluate needs at least one image")
     key, total = jax.random.key(seed), 0.0
@@ -143,7 +155,7 @@ def evaluate(model: Jet, images: np.ndarray, levels: int, batch_size: int, seed:
         batch = jnp.asarray(images[start:start + batch_size])
         batch_labels = None if labels is None else jnp.asarray(labels[start:start + batch_size])
         total += float(_eval_bpd(model, batch, jax.random.fold_in(key, start), levels,
-                                 batch_labels).sum())
+                                 batch_labels, noise_sigma).sum())
     return total / len(images)
 
 
@@ -160,11 +172,14 @@ def _truncate_metrics(path: pathlib.Path, last_step: int) -> None:
         path.write_text("".join(line + "\n" for line in keep))
 
 
-def save_sample_grid(model: Jet, path, levels: int, n: int, temperature: float, seed: int = 0):
-    """n samples as a PNG grid; a conditional model draws the classes in turn, 0, 1, 2, ..."""
+def save_sample_grid(model: Jet, path, levels: int, n: int, temperature: float, seed: int = 0,
+                     denoise_sigma: float = 0.0):
+    """n samples as a PNG grid; a conditional model draws the classes in turn, 0, 1, 2, ...
+    (a model trained on noisy data: denoised with its noise_sigma)."""
     classes = model.config.num_classes
     labels = np.arange(n) % classes if classes else None
-    images = sample(model, jax.random.key(seed), n, temperature, labels=labels)
+    images = sample(model, jax.random.key(seed), n, temperature, labels=labels,
+                    denoise_sigma=denoise_sigma)
     save_image_grid(path, np.asarray(images), levels=levels)
 
 
@@ -235,7 +250,7 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
         for step in range(start + 1, tc.steps + 1):
             images, labels = next_batch(step - 1)
             loss = step_fn(images, jax.random.fold_in(noise_key, step), levels, tc.microbatches,
-                           labels)
+                           labels, tc.noise_sigma)
             n_since += 1
             bar.update(1)
             is_eval = step % tc.eval_every == 0 or step == tc.steps
@@ -250,18 +265,22 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
             now = time.perf_counter()
             record = {"step": step, "train_bpd": train_bpd,
                       "images_per_s": n_since * tc.batch_size / (now - t_last)}
+            if tc.noise_sigma:            # not comparable with uniform-dequantization bpd
+                record["bpd_of"] = f"noisy data: dequantized + N(0, {tc.noise_sigma:g}^2)"
             t_last, n_since = now, 0
             if is_eval:
                 record["test_bpd"] = evaluate(model, test_images, levels, tc.batch_size, tc.seed + 2,
-                                              test_labels)
+                                              test_labels, tc.noise_sigma)
                 if train_subset is not None:
                     record["train_eval_bpd"] = evaluate(model, train_subset, levels, tc.batch_size,
-                                                        tc.seed + 2, train_subset_labels)
+                                                        tc.seed + 2, train_subset_labels,
+                                                        tc.noise_sigma)
                 if jax.process_index() == 0:
                     save_sample_grid(model, workdir / "samples" / f"step_{step:07d}.png", levels,
-                                     tc.num_samples, tc.sample_temperature, tc.seed + 3)
+                                     tc.num_samples, tc.sample_temperature, tc.seed + 3,
+                                     tc.noise_sigma)
             bar.set_postfix({k: f"{v:.3f}" if k.endswith("bpd") else f"{v:.0f}"
-                             for k, v in record.items() if k != "step"})
+                             for k, v in record.items() if isinstance(v, float)})
             emit(record)
             if is_ckpt:
                 checkpoints.save(manager, step, model, optimizer)
@@ -271,6 +290,6 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
         bar.close()
         manager.wait_until_finished()
     if not record.get("test_bpd"):       # resumed at the end: nothing ran, still report
-        record = {"step": step, "test_bpd": evaluate(model, test_images, levels,
-                                                     tc.batch_size, tc.seed + 2, test_labels)}
+        record = {"step": step, "test_bpd": evaluate(model, test_images, levels, tc.batch_size,
+                                                     tc.seed + 2, test_labels, tc.noise_sigma)}
     return model, record

@@ -1,5 +1,6 @@
 """TarFlow and class-conditional flows: the flow's facts, labels, guidance and Bayes' rule."""
 import json
+import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +9,7 @@ import pytest
 from flax import nnx
 
 import jetbook as jb
-from jetbook import bench, checkpoints, cli, data, train
+from jetbook import bench, checkpoints, cli, compare, data, sampling, train
 from jetbook.teaching import widgets
 from jetbook.tarflow import FlowBlock
 from jetbook.teaching.checks import brute_force_logdet, randomize_params
@@ -209,6 +210,11 @@ def test_guidance_explorer_draws_what_jb_sample_draws(trained):
     assert explorer.render_count == 4 and explorer.last_png.startswith(b"\x89PNG")
     with pytest.raises(ValueError, match="class-conditional"):
         widgets.GuidanceExplorer(make_jet())
+    # SampleExplorer takes any flow; a conditional one draws with no label (the same compiled
+    # guided inverse as above)
+    plain = widgets.SampleExplorer(trained, 17, n=4, temperature=0.6, seed=2)
+    np.testing.assert_allclose(plain.samples, jb.sample(trained, key, 4, 0.6, labels=jb.NO_LABEL),
+                               atol=1e-5)
 
 
 def test_shift_params_exercise_rejects_plausible_mistakes():
@@ -226,3 +232,41 @@ def test_shift_params_exercise_rejects_plausible_mistakes():
     for wrong in (unshifted, shifted_the_wrong_way, None):
         with pytest.raises(jb.exercises.ExerciseError):
             jb.exercises.check_shift_params(wrong)
+
+
+def test_denoising_step_equals_finite_difference_score(flow):
+    """denoise(x) - x = sigma^2 * grad log p(x), checked along random directions v against
+    central differences of log p at steps eps and eps/2, Richardson-extrapolated (their eps^2
+    errors cancel), with the flow compiled for X's shape."""
+    sigma, eps = 0.3, 1e-2
+    v = np.random.default_rng(1).standard_normal(X.shape).astype(np.float32)
+    step = np.asarray(sampling.denoise(flow, X, sigma)) - X
+    lp = [np.asarray(sampling.log_density(flow, X + t * v)) for t in (eps, -eps, eps / 2, -eps / 2)]
+    wide, narrow = (lp[0] - lp[1]) / (2 * eps), (lp[2] - lp[3]) / eps
+    finite = sigma ** 2 * (4 * narrow - wide) / 3
+    np.testing.assert_allclose((step * v).sum(axis=(1, 2, 3)), finite, rtol=1e-2, atol=2e-3)
+    assert np.abs(step).max() > 1e-3                     # a real step, not the identity
+    np.testing.assert_array_equal(sampling.denoise(flow, X, 0.0), X)
+    key = jax.random.key(8)                              # jb.sample's option is the same step
+    np.testing.assert_allclose(jb.sample(flow, key, 3, denoise_sigma=sigma),
+                               sampling.denoise(flow, jb.sample(flow, key, 3), sigma), atol=1e-6)
+    with pytest.raises(ValueError, match="sigma must be a finite number >= 0"):
+        sampling.denoise(flow, X, -0.1)
+
+
+def test_noise_augmentation_is_off_at_sigma_zero_and_gaussian_above():
+    key, images = jax.random.key(7), jb.load_dataset("digits", "train")[:256]
+    plain = jb.dequantize(key, images, 17)
+    np.testing.assert_array_equal(train.model_inputs(key, images, 17, 0.0), plain)  # today's inputs
+    noise = np.asarray(train.model_inputs(key, images, 17, 0.2) - plain)
+    assert abs(noise.mean()) < 0.01 and noise.std() == pytest.approx(0.2, rel=0.03)
+    with pytest.raises(ValueError, match="noise_sigma must be a finite number >= 0"):
+        jb.TrainConfig(noise_sigma=-0.1)
+
+
+def test_benchmark_tables_are_written_from_the_results():
+    """BENCHMARKS.md's Jet-vs-TarFlow tables are exactly what `compare --tables` writes."""
+    root = pathlib.Path(__file__).parent.parent
+    text = (root / "BENCHMARKS.md").read_text()
+    assert text.count("<!-- jetbook.compare benchmarks/") == 2
+    assert compare.render_tables(text, root) == text

@@ -247,7 +247,7 @@ def test_sample_explorer_matches_jb_sample(model):
     explorer.regenerate.click()                                       # new seed, new samples
     assert explorer.seed.value == 4 and not np.allclose(explorer.samples, first)
     assert explorer.render_count == 4
-    with pytest.raises(ValueError, match="model must be a jetbook Jet"):
+    with pytest.raises(ValueError, match="model must be a jetbook flow"):
         widgets.SampleExplorer(model.config)
 
 

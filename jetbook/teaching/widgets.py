@@ -23,12 +23,16 @@ from flax import nnx
 from matplotlib.figure import Figure
 
 from jetbook import splits
+from jetbook.conditioning import NO_LABEL
 from jetbook.config import JetConfig
 from jetbook.coupling import affine_forward
 from jetbook.jet import Jet
 from jetbook.likelihood import bin_centres
+from jetbook.models import MODEL_KINDS
 from jetbook.sampling import sample
 from jetbook.teaching import plots, toys
+
+FLOWS = tuple(model_class for _, model_class in MODEL_KINDS.values())
 
 
 class _FigureWidget:
@@ -345,14 +349,16 @@ class LatentExplorer(_FigureWidget):
 
 
 class SampleExplorer(_FigureWidget):
-    """Samples `jb.sample(model, key(seed), n, temperature)`: a temperature slider, a seed
-    field and a button for a new seed. Only the first draw compiles: `jb.sample` reuses the
-    model's compiled inverse for the same n, and the temperature is traced."""
+    """Samples `jb.sample(model, key(seed), n, temperature)` of any flow (Jet, TarFlow; a
+    class-conditional one draws with no label): a temperature slider, a seed field and a
+    button for a new seed. Only the first draw compiles: `jb.sample` reuses the model's
+    compiled inverse for the same n, and the temperature is traced."""
 
     def __init__(self, model, levels: int = 256, *, n: int = 16, ncols: int | None = None,
                  temperature: float = 1.0, seed: int = 0):
-        if not isinstance(model, Jet):
-            raise ValueError(f"model must be a jetbook Jet, got {type(model).__name__}")
+        if not isinstance(model, FLOWS):
+            raise ValueError(f"model must be a jetbook flow ({' or '.join(c.__name__ for c in FLOWS)}), "
+                             f"got {type(model).__name__}")
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive int, got {n!r}")
         self.model, self.levels, self.n, self.ncols = model, levels, n, ncols
@@ -370,7 +376,8 @@ class SampleExplorer(_FigureWidget):
     def render(self) -> None:
         t = float(self.temperature.value)
         key = jax.random.key(int(self.seed.value))
-        self.samples = np.asarray(sample(self.model, key, self.n, t))
+        labels = NO_LABEL if self.model.config.num_classes else None
+        self.samples = np.asarray(sample(self.model, key, self.n, t, labels=labels))
         fig = Figure(figsize=(4.5, 4.8))
         ax = fig.subplots()
         plots.image_grid(self.samples, self.levels, self.ncols, ax=ax,
