@@ -49,10 +49,11 @@ def check_workdir(workdir: pathlib.Path, model_config: JetConfig, train_config: 
     workdir.mkdir(parents=True, exist_ok=True)
     path, want = workdir / CONFIG_FILE, _run_dict(model_config, train_config)
     if path.exists():
-        have = _read_json(workdir)
+        # rebuilt through the configs, so a run written before a field existed compares as
+        # that field's default (the default keeps the old behaviour) and can still resume
+        have = _run_dict(*read_run_config(workdir))
         drop_steps = lambda d: {k: v for k, v in d.get("train", {}).items() if k != "steps"}
-        same_model = (have.get("model_kind", "jet"), have.get("model")) == (
-            want["model_kind"], want["model"])
+        same_model = (have["model_kind"], have["model"]) == (want["model_kind"], want["model"])
         if not same_model or drop_steps(have) != drop_steps(want):
             raise ValueError(f"run folder {workdir} holds a run with a different configuration; "
                              f"resume it with the same settings (only steps may change) or pick "

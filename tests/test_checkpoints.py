@@ -102,3 +102,20 @@ def test_resume_falls_back_and_moves_the_damaged_checkpoint_aside(run, tmp_path)
         np.testing.assert_array_equal(a, b)
     assert record["test_bpd"] == pytest.approx(run[2]["test_bpd"], abs=1e-6)
     assert checkpoints.load_checkpoint(out)[1] == 30
+
+
+def test_a_run_written_before_newer_fields_existed_still_resumes(tmp_path):
+    """config.json of an older version lacks fields added since; at their defaults the run is
+    the same run, so it may resume. A real difference is still refused."""
+    import json
+    model_config = jb.JetConfig(image_shape=(8, 8, 1), num_couplings=2, vit_width=16, vit_heads=2)
+    train_config = jb.TrainConfig(dataset="digits", steps=10)
+    checkpoints.check_workdir(tmp_path, model_config, train_config)
+    path = tmp_path / checkpoints.CONFIG_FILE
+    old = json.loads(path.read_text())
+    del old["model_kind"], old["model"]["num_classes"], old["train"]["noise_sigma"]
+    path.write_text(json.dumps(old))
+    checkpoints.check_workdir(tmp_path, model_config, train_config.replace(steps=20))
+    path.write_text(json.dumps(old))
+    with pytest.raises(ValueError, match="different configuration"):
+        checkpoints.check_workdir(tmp_path, model_config, train_config.replace(noise_sigma=0.1))
