@@ -166,20 +166,22 @@ def _short_run(train: TrainConfig, steps: int, seed: int) -> TrainConfig:
 
 def plan(name: str, seeds: int, steps: int, sets=()) -> list[Run]:
     """Every run of study `name`, each configuration built and checked; nothing trains."""
-    from jetbook.bench import forward_flops, model_flops_per_step
     if name not in STUDIES:
         raise ValueError(f"--study {name!r} is not a known study; choose one of {sorted(STUDIES)}")
+    from jetbook.bench import forward_flops, model_flops_per_step
     for arg, value in (("--seeds", seeds), ("--steps", steps)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{arg} must be a positive int, got {value!r}")
     study = STUDIES[name]
     try:
-        base_model, base_train = preset_configs(study.preset, sets)
+        base_model, _ = preset_configs(study.preset, sets)
     except ValueError as err:
         raise ValueError(f"--set {list(sets)} on preset {study.preset!r}: {err}") from None
     fields = {f.name for f in dataclasses.fields(JetConfig) + dataclasses.fields(TrainConfig)}
     settings = {label: json.loads(json.dumps(changes))
                 for label, changes in study.settings(base_model).items()}
+    if len({_key(changes, 0) for changes in settings.values()}) < len(settings):
+        raise ValueError(f"--study {name}: two settings make the same changes: {settings}")
     runs, first_flops = [], None
     for label, changes in settings.items():
         where = f"--study {name}, setting {label!r} {changes}"
@@ -247,10 +249,16 @@ def command_line(name: str, seeds: int, steps: int, out, sets=()) -> str:
 
 
 def _train_run(run: Run, workdir: pathlib.Path) -> dict:
-    """Train (or resume) one run; -> its final bits/dim and wall time."""
-    from jetbook.train import train_and_evaluate
+    """Train (or resume) one run; -> its final bits/dim and wall time. A run that diverges is
+    a result too (the paper found ActNorm alone unstable): its bpd are None, `diverged` says
+    why, and the sweep goes on."""
+    from jetbook.train import TrainingDiverged, train_and_evaluate
     start = time.perf_counter()
-    _, final = train_and_evaluate(run.model, run.train, workdir, progress=False)
+    try:
+        _, final = train_and_evaluate(run.model, run.train, workdir, progress=False)
+    except TrainingDiverged as err:
+        return {"test_bpd": None, "train_bpd": None, "train_eval_bpd": None,
+                "wall_s": round(time.perf_counter() - start, 1), "diverged": str(err)}
     wall = time.perf_counter() - start
     last = json.loads((workdir / "metrics.jsonl").read_text().splitlines()[-1])
     return {"test_bpd": final["test_bpd"], "train_bpd": last["train_bpd"],
@@ -258,8 +266,9 @@ def _train_run(run: Run, workdir: pathlib.Path) -> dict:
 
 
 def run_study(name: str, seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS, out=None,
-              sets=()) -> list[dict]:
-    """Plan, then train every run that has no record yet; -> all records of the folder."""
+              sets=(), compile_cache: bool = False) -> list[dict]:
+    """Plan, then train every run that has no record yet; -> all records of the folder.
+    `compile_cache` turns on JAX's persistent compilation cache for the rest of the process."""
     from tqdm.auto import tqdm
     from jetbook.compare import machine
     runs = plan(name, seeds, steps, sets)
@@ -268,6 +277,8 @@ def run_study(name: str, seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS,
         raise ValueError(f"--out {out} exists and is not a folder")
     study = STUDIES[name]
     _claim_folder(out, {"study": name, "preset": study.preset, "steps": steps, "set": list(sets)})
+    if compile_cache:
+        _persistent_compile_cache(out)
     done = {_key(r["setting"], r["seed"]) for r in read_records(out)}
     todo = [run for run in runs if run.key not in done]
     command = command_line(name, seeds, steps, out, sets)
@@ -286,8 +297,9 @@ def run_study(name: str, seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS,
                       "commit": _commit(), "command": command}
             with open(out / "runs.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
-            bar.write(f"{run.label}, seed {run.seed}: test {result['test_bpd']:.4f} bpd "
-                      f"in {result['wall_s']:.0f} s")
+            outcome = (f"diverged" if result["test_bpd"] is None
+                       else f"test {result['test_bpd']:.4f} bpd")
+            bar.write(f"{run.label}, seed {run.seed}: {outcome} in {result['wall_s']:.0f} s")
             bar.update(1)
             write_summary(out, [r.label for r in runs[:len(runs) // seeds]], len(runs))
     finally:
@@ -297,7 +309,10 @@ def run_study(name: str, seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS,
 
 # ------------------------------------------------------------------------------ summary
 def _mean_std(values) -> tuple[float, float]:
+    values = [v for v in values if v is not None]        # diverged runs have no bpd
     n = len(values)
+    if not n:
+        return float("nan"), float("nan")
     mean = sum(values) / n
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else float("nan")
     return mean, std
@@ -305,6 +320,8 @@ def _mean_std(values) -> tuple[float, float]:
 
 def _pm(values) -> str:
     mean, std = _mean_std(values)
+    if math.isnan(mean):
+        return "diverged"
     return f"{mean:.4f}" if math.isnan(std) else f"{mean:.4f} ± {std:.4f}"
 
 
@@ -318,6 +335,7 @@ def summarize(records: list[dict], order: Optional[list[str]] = None) -> list[di
     for label in labels:
         rs = groups[label]
         rows.append({"label": label, "setting": rs[0]["setting"], "n": len(rs),
+                     "diverged": sum(r["test_bpd"] is None for r in rs),
                      "seeds": sorted(r["seed"] for r in rs), "steps": sorted({r["steps"] for r in rs}),
                      "test_bpd": [r["test_bpd"] for r in rs], "train_bpd": [r["train_bpd"] for r in rs],
                      "wall_s": _mean_std([r["wall_s"] for r in rs])[0],
@@ -346,18 +364,21 @@ def write_summary(out, order: Optional[list[str]] = None, planned: Optional[int]
              "| setting | test bpd | train bpd (last batch) | seeds | steps | wall s (mean) | "
              "training FLOPs |", "|---|---|---|---|---|---|---|"]
     for row in rows:
+        seeds = f"{row['n']} ({row['diverged']} diverged)" if row["diverged"] else row["n"]
         lines.append(f"| {row['label']} | {_pm(row['test_bpd'])} | {_pm(row['train_bpd'])} | "
-                     f"{row['n']} | {', '.join(map(str, row['steps']))} | {row['wall_s']:.0f} | "
+                     f"{seeds} | {', '.join(map(str, row['steps']))} | {row['wall_s']:.0f} | "
                      f"{row['flops']:.3g} |")
     (out / "summary.md").write_text("\n".join(lines) + "\n")
 
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.4))
     for y, row in enumerate(rows):
         mean, std = _mean_std(row["test_bpd"])
-        ax.scatter(row["test_bpd"], [y] * row["n"], color="0.6", s=12, zorder=2)
+        finite = [v for v in row["test_bpd"] if v is not None]
+        ax.scatter(finite, [y] * len(finite), color="0.6", s=12, zorder=2)
         ax.errorbar(mean, y, xerr=0 if math.isnan(std) else std, fmt="o", color="C0", capsize=4,
                     zorder=3)
-    ax.set_yticks(range(len(rows)), [row["label"] for row in rows])
+    ax.set_yticks(range(len(rows)), [row["label"] + (f" ({row['diverged']} diverged)" if
+                                                     row["diverged"] else "") for row in rows])
     ax.invert_yaxis()
     ax.set_xlabel("held-out bits/dim (lower is better): mean ± std, grey = single seeds")
     ax.set_title(f"{first['study']}: {first['preset']}, {first['steps']} steps", fontsize=10)
@@ -385,9 +406,9 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="change the study's base preset (JetConfig or TrainConfig field)")
     args = parser.parse_args(argv)
-    _persistent_compile_cache(pathlib.Path(args.out or f"results/ablate/{args.study}"))
     try:
-        return run_study(args.study, args.seeds, args.steps, args.out, args.set)
+        return run_study(args.study, args.seeds, args.steps, args.out, args.set,
+                         compile_cache=True)
     except ValueError as err:
         parser.error(str(err))
 

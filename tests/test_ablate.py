@@ -1,21 +1,33 @@
 import json
 
+import jax
 import pytest
 
 from jetbook import ablate
 
-# A tiny base: 2 couplings of width 16 on digits, small batches, so a run compiles in seconds.
-TINY_SETS = ["num_couplings=2", "vit_width=16", "scan_unroll=1", "batch_size=16",
-             "microbatches=1", "eval_examples=32", "num_samples=4"]
+# A tiny base: one coupling of width 16 on digits, small batches, so a run compiles in seconds.
+TINY_SETS = ["num_couplings=1", "vit_width=16", "scan_unroll=1", "batch_size=16",
+             "microbatches=1", "eval_examples=16", "num_samples=1"]
 
 
 @pytest.fixture
 def tiny_study(monkeypatch):
+    """Two settings that change only the sample grid's temperature: the runner is what is
+    tested, and both settings then share every compiled function."""
     study = ablate.Study("tiny", "none", "digits", lambda base: {
-        "pairing": {"channel_per_spatial": 1, "coupling_mode": "pairing"},
-        "masking": {"channel_per_spatial": 1, "coupling_mode": "masking"}}, ablate._has_spatial)
+        "t 0.5": {"sample_temperature": 0.5}, "t 1.0": {"sample_temperature": 1.0}})
     monkeypatch.setitem(ablate.STUDIES, "tiny", study)
     return study
+
+
+@pytest.fixture
+def compile_cache():
+    """main() turns on JAX's persistent compilation cache; switch it back off afterwards."""
+    from jax.experimental.compilation_cache import compilation_cache
+    compilation_cache.reset_cache()          # so the folder main() picks is used
+    yield
+    jax.config.update("jax_compilation_cache_dir", None)
+    compilation_cache.reset_cache()
 
 
 def test_unknown_study_names_the_argument_and_lists_the_known_ones(capsys):
@@ -107,38 +119,51 @@ def test_a_folder_of_another_study_is_refused(tmp_path):
         ablate.run_study("pairing_masking", 1, 1, marker)
 
 
-def test_sweep_writes_records_and_summary_then_resumes_without_redoing(tmp_path, tiny_study,
-                                                                       monkeypatch):
+def test_sweep_writes_records_and_summary_and_resumes_without_redoing(
+        tmp_path, tiny_study, compile_cache, monkeypatch):
     calls = []
     train_run = ablate._train_run
     monkeypatch.setattr(ablate, "_train_run", lambda run, workdir: (
         calls.append(run.key), train_run(run, workdir))[1])
-    records = ablate.run_study("tiny", seeds=2, steps=3, out=tmp_path, sets=TINY_SETS)
-    assert len(calls) == len(records) == 4
+    out = tmp_path / "tiny"
+    argv = lambda seeds: ["--study", "tiny", "--seeds", str(seeds), "--steps", "1", "--out",
+                          str(out), *(arg for s in TINY_SETS for arg in ("--set", s))]
+    first = ablate.main(argv(1))
+    assert len(calls) == len(first) == 2
+    # a sweep stopped after seed 0 resumes: seed 1 runs, seed 0 is not redone
+    calls.clear()
+    records = ablate.main(argv(2))
+    assert records[:2] == first and sorted(calls) == sorted(
+        ablate._key(r["setting"], 1) for r in first)
     for r in records:
         assert set(ablate.REQUIRED_KEYS) <= set(r), set(ablate.REQUIRED_KEYS) - set(r)
-        assert r["study"] == "tiny" and r["steps"] == 3 and r["flops"] > 0
+        assert r["study"] == "tiny" and r["steps"] == 1 and r["flops"] > 0
         assert 0 < r["test_bpd"] < 20 and r["machine"]["cpu_count"] >= 1
-        assert r["command"].startswith("python -m jetbook.ablate --study tiny --seeds 2 --steps 3")
+    assert records[-1]["command"] == "python -m jetbook.ablate " + " ".join(argv(2))
     assert {(r["label"], r["seed"]) for r in records} == {
-        (label, seed) for label in ("pairing", "masking") for seed in (0, 1)}
-    summary = (tmp_path / "summary.md").read_text()
-    assert "| pairing |" in summary and "| masking |" in summary and "±" in summary
-    assert (tmp_path / "summary.png").read_bytes()[:4] == b"\x89PNG"
-    assert not list(tmp_path.glob("*.orbax*")) and (tmp_path / "runs").is_dir()
-
-    # finished runs are not redone; a run whose record was lost is redone from its checkpoint
-    lines = (tmp_path / "runs.jsonl").read_text().splitlines()
-    (tmp_path / "runs.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+        (label, seed) for label in ("t 0.5", "t 1.0") for seed in (0, 1)}
+    summary = (out / "summary.md").read_text()
+    assert "| t 0.5 |" in summary and "| t 1.0 |" in summary and "±" in summary
+    assert (out / "summary.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "runs", "runs.jsonl", "study.json", "summary.md", "summary.png"]
     calls.clear()
-    again = ablate.run_study("tiny", seeds=2, steps=3, out=tmp_path, sets=TINY_SETS)
-    assert calls == [ablate._key(records[-1]["setting"], records[-1]["seed"])]
-    assert again[-1]["test_bpd"] == pytest.approx(records[-1]["test_bpd"], abs=1e-6)
-    assert again[-1]["train_bpd"] == records[-1]["train_bpd"]
-    calls.clear()
-    ablate.run_study("tiny", seeds=2, steps=3, out=tmp_path, sets=TINY_SETS)
-    assert calls == []
+    assert len(ablate.main(argv(2))) == 4 and calls == []
 
     # the folder is pinned to its arguments
     with pytest.raises(ValueError, match="--out .*other arguments.*steps"):
-        ablate.run_study("tiny", seeds=2, steps=4, out=tmp_path, sets=TINY_SETS)
+        ablate.run_study("tiny", seeds=2, steps=3, out=out, sets=TINY_SETS)
+
+
+def test_a_diverged_run_is_recorded_and_the_sweep_goes_on(tmp_path, tiny_study, monkeypatch):
+    from jetbook import train
+
+    def diverge(model_config, train_config, workdir, **kwargs):
+        raise train.TrainingDiverged(f"loss became nan (t {train_config.sample_temperature})")
+    monkeypatch.setattr(train, "train_and_evaluate", diverge)
+    records = ablate.run_study("tiny", seeds=2, steps=1, out=tmp_path)
+    assert len(records) == 4 and all(r["test_bpd"] is None for r in records)
+    assert "t 1.0" in records[-1]["diverged"]
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| t 0.5 | diverged | diverged | 2 (2 diverged) |" in summary
+    assert (tmp_path / "summary.png").exists()
