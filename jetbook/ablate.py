@@ -281,7 +281,7 @@ def run_study(name: str, seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS,
         _persistent_compile_cache(out)
     done = {_key(r["setting"], r["seed"]) for r in read_records(out)}
     todo = [run for run in runs if run.key not in done]
-    command = command_line(name, seeds, steps, out, sets)
+    command, commit = command_line(name, seeds, steps, out, sets), _commit()   # the code that runs
     bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f"ablate {name}",
                unit="run", dynamic_ncols=True)
     try:
@@ -294,7 +294,7 @@ def run_study(name: str, seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS,
                       **result, "flops": run.flops, "set": list(sets), "machine": machine(),
                       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
                           timespec="seconds"),
-                      "commit": _commit(), "command": command}
+                      "commit": commit, "command": command}
             with open(out / "runs.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
             outcome = (f"diverged" if result["test_bpd"] is None
@@ -355,10 +355,14 @@ def write_summary(out, order: Optional[list[str]] = None, planned: Optional[int]
     rows, first = summarize(records, order), records[0]
     dates = sorted(r["date"] for r in records)
     m = first["machine"]
+    loads = [r["machine"]["load_average_1min"] for r in records]
     lines = [f"# Ablation `{first['study']}` (paper section {first['paper']})", "",
-             f"Command: `{first['command']}`  ",
-             f"Machine: {m['platform']}, {m['cpu_count']} CPUs, {m['device']}, JAX {m['jax']}  ",
-             f"Dates: {dates[0]} to {dates[-1]}; commit {first['commit']}  ",
+             f"Command: `{records[-1]['command']}`  ",
+             f"Machine: {m['platform']}, {m['cpu_count']} CPUs, {m['device']}, JAX {m['jax']}; "
+             f"1-minute load average {min(loads):.1f} to {max(loads):.1f} as runs ended "
+             f"(wall times grow with it)  ",
+             f"Dates: {dates[0]} to {dates[-1]}; jetbook commit(s) "
+             f"{', '.join(sorted({str(r['commit'])[:10] for r in records}))}  ",
              f"Runs: {len(records)}" + (f" of {planned}" if planned else "") + "; bits/dim on "
              f"held-out {first['preset']} (lower is better), mean ± std over seeds.", "",
              "| setting | test bpd | train bpd (last batch) | seeds | steps | wall s (mean) | "
