@@ -29,7 +29,7 @@ import subprocess
 import time
 from typing import Callable, Optional
 
-from jetbook.config import JetConfig, TrainConfig, get_preset
+from jetbook.config import JetConfig, TrainConfig
 
 DEFAULT_SEEDS = 3
 # About a minute per digits run on 2 quiet CPU cores: ~17 s to compile, ~0.2 s a step.
