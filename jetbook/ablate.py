@@ -1,0 +1,421 @@
+"""The paper's ablations, small: train every setting of a study for a few seeds, tabulate.
+
+    python -m jetbook.ablate --study NAME [--seeds S] [--steps N] [--out DIR] [--set F=V ...]
+
+A study is a base preset and a list of settings, each a named dict of config-field changes
+(JetConfig or TrainConfig fields, applied by the same `--set` mechanism as `jetbook train`).
+Every setting's configuration is built and checked before anything trains. Each (setting,
+seed) trains with `train_and_evaluate` in its own run folder under `DIR/runs/` (checkpoints,
+git-ignored), then appends one JSON record to `DIR/runs.jsonl`; `DIR/summary.md` and
+`DIR/summary.png` (mean +- std over seeds per setting) are rewritten after every run. An
+interrupted sweep resumes: runs with a record are skipped, a half-finished run continues from
+its checkpoint. `DIR/study.json` pins the study, preset, steps and `--set` of the folder.
+
+Short runs change the preset's training in two ways: a warmup of at most a tenth of the
+steps, and one evaluation, at the end. Runs go seed by seed (every setting at seed 0, then
+seed 1, ...), so a sweep stopped early still covers every setting.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import math
+import pathlib
+import re
+import shlex
+import subprocess
+import time
+from typing import Callable, Optional
+
+from jetbook.config import JetConfig, TrainConfig
+
+DEFAULT_SEEDS = 3
+# About a minute per digits run on 2 quiet CPU cores: ~17 s to compile, ~0.2 s a step.
+DEFAULT_STEPS = 200
+FLOPS_TOLERANCE = 0.10          # "matched FLOPs": every setting within 10 % of the first
+REQUIRED_KEYS = ("study", "label", "setting", "seed", "steps", "test_bpd", "train_bpd", "wall_s",
+                 "flops", "machine", "date", "commit", "command")
+# The dequantization flow's couplings, given to the uniform setting so that both settings
+# have the same total number of couplings (the paper: 64 + 16 against 80).
+DEQUANT_FLOW_COUPLINGS = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """A base preset and its settings: `settings(base_model_config)` -> {label: changes}.
+
+    `check(model_config)` rejects a configuration the study cannot use (raises ValueError);
+    with `matched_flops` every setting's forward FLOPs must be within FLOPS_TOLERANCE."""
+
+    name: str
+    paper: str                  # the section and table it mirrors
+    preset: str
+    settings: Callable[[JetConfig], dict]
+    check: Optional[Callable[[JetConfig], None]] = None
+    matched_flops: bool = False
+
+
+def _pattern_applies(cfg: JetConfig) -> None:
+    if cfg.kinds is not None:
+        raise ValueError(f"kinds={list(cfg.kinds)} fixes every coupling's kind, so the "
+                         f"channel:spatial pattern this study varies would be ignored")
+
+
+def _has_spatial(cfg: JetConfig) -> None:
+    _pattern_applies(cfg)
+    if all(kind == "channel" for kind in cfg.coupling_kinds):
+        raise ValueError("coupling_mode only changes spatial couplings, and this pattern has "
+                         "none (all channel)")
+
+
+MIX = ("checkerboard", "checkerboard-inv", "rows", "rows-inv", "cols", "cols-inv")
+CHECKERBOARD = ("checkerboard", "checkerboard-inv")
+
+
+def _coupling_ratio(base: JetConfig) -> dict:
+    out = {}
+    for m in (0, 1, 2, 4):
+        for kinds_name, kinds in (("mix", MIX), ("checkerboard", CHECKERBOARD)):
+            ratio = "all spatial" if m == 0 else f"{m}:1"
+            out[f"{ratio}, {kinds_name}"] = {"channel_per_spatial": m, "spatial_kinds": kinds}
+    out["all channel"] = {"channel_per_spatial": base.num_couplings}
+    return out
+
+
+def _pairing_masking(base: JetConfig) -> dict:
+    return {f"{'all spatial' if m == 0 else f'{m}:1'}, {mode}":
+            {"channel_per_spatial": m, "coupling_mode": mode}
+            for m in (0, 1, 4) for mode in ("pairing", "masking")}
+
+
+def _depth_tradeoff(base: JetConfig) -> dict:
+    """couplings x ViT depth at a constant product (1 channel : 1 spatial, so halving the
+    couplings keeps their mix): the forward FLOPs stay matched."""
+    out, n, depth = {}, base.num_couplings * base.vit_depth, 1
+    while n >= 2 and n % 2 == 0:
+        out[f"{n} couplings x depth {depth}"] = {"num_couplings": n, "vit_depth": depth,
+                                                 "channel_per_spatial": 1}
+        n, depth = n // 2, depth * 2
+    return out
+
+
+STUDIES = {study.name: study for study in (
+    # Digits: on an 8x8 image with 2x2 patches the 4x4 grid takes every spatial kind, and a
+    # "channel" coupling splits the four pixels of each patch, so both families still exist.
+    Study("coupling_ratio", "3.2.1, Table 10", "digits", _coupling_ratio, _pattern_applies),
+    Study("pairing_masking", "3.2.4, Table 2a", "digits", _pairing_masking, _has_spatial),
+    Study("depth_tradeoff", "3.2.2, Figure 2", "digits", _depth_tradeoff, _pattern_applies,
+          matched_flops=True),
+    # Patches: a convolution's locality only differs from attention on a grid larger than
+    # its kernel (8x8 tokens here; digits' 4x4 grid is nearly covered by a 3x3 kernel).
+    Study("vit_vs_cnn", "3.2.3, Figure 2a", "patches",
+          lambda base: {"ViT": {"conditioner": "vit"}, "CNN": {"conditioner": "cnn"}},
+          matched_flops=True),
+    # Patches: ActNorm normalises, and the dense layer mixes, each patch's features; with
+    # colour those are 48 values of three channels, on digits only 4 grey pixels.
+    Study("actnorm_invdense", "3.2.5, Table 2b", "patches",
+          lambda base: {f"actnorm {a}, dense {d}": {"actnorm": a, "invertible_dense": d}
+                        for a in (False, True) for d in (False, True)}),
+    # Digits: 17 levels make each dequantisation bin wide, where a learned noise shape has the
+    # most room to beat uniform noise.
+    Study("dequantization", "3.2.6", "digits",
+          lambda base: {"uniform": {"dequantization": "uniform",
+                                    "num_couplings": base.num_couplings + DEQUANT_FLOW_COUPLINGS},
+                        "variational": {"dequantization": "variational"}}),
+)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One planned (setting, seed) run, its configs built and checked."""
+
+    label: str
+    setting: dict
+    seed: int
+    model: JetConfig
+    train: TrainConfig
+    flops: int                  # training FLOPs of the whole run (forward + 2x backward)
+
+    @property
+    def key(self) -> tuple:
+        return _key(self.setting, self.seed)
+
+
+def _key(setting: dict, seed: int) -> tuple:
+    return json.dumps(setting, sort_keys=True), seed
+
+
+def _as_text(value) -> str:
+    """A setting's value as `--set` text (the inverse of config.parse_field)."""
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+
+
+def preset_configs(preset: str, sets) -> tuple:
+    """(model, train) configs of `preset` with `--set`-style 'field=value' changes."""
+    from jetbook.cli import _configs
+    return _configs(argparse.Namespace(preset=preset, set=list(sets), steps=None, batch=None))
+
+
+def _short_run(train: TrainConfig, steps: int, seed: int) -> TrainConfig:
+    return train.replace(steps=steps, seed=seed, warmup_steps=min(train.warmup_steps, steps // 10),
+                         log_every=max(1, steps // 10), eval_every=steps,
+                         checkpoint_every=max(1, steps // 4))
+
+
+def plan(name: str, seeds: int, steps: int, sets=()) -> list[Run]:
+    """Every run of study `name`, each configuration built and checked; nothing trains."""
+    if name not in STUDIES:
+        raise ValueError(f"--study {name!r} is not a known study; choose one of {sorted(STUDIES)}")
+    from jetbook.bench import forward_flops, model_flops_per_step
+    for arg, value in (("--seeds", seeds), ("--steps", steps)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{arg} must be a positive int, got {value!r}")
+    study = STUDIES[name]
+    try:
+        base_model, _ = preset_configs(study.preset, sets)
+    except ValueError as err:
+        raise ValueError(f"--set {list(sets)} on preset {study.preset!r}: {err}") from None
+    fields = {f.name for f in dataclasses.fields(JetConfig) + dataclasses.fields(TrainConfig)}
+    settings = {label: json.loads(json.dumps(changes))
+                for label, changes in study.settings(base_model).items()}
+    if len({_key(changes, 0) for changes in settings.values()}) < len(settings):
+        raise ValueError(f"--study {name}: two settings make the same changes: {settings}")
+    runs, first_flops = [], None
+    for label, changes in settings.items():
+        where = f"--study {name}, setting {label!r} {changes}"
+        missing = sorted(set(changes) - fields)
+        if missing:
+            raise ValueError(f"{where} needs config field(s) {missing}, which neither JetConfig "
+                             f"nor TrainConfig has in this version of jetbook")
+        try:
+            model, train = preset_configs(study.preset, [*sets, *(
+                f"{k}={_as_text(v)}" for k, v in changes.items())])
+            if study.check:
+                study.check(model)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+        per_image = forward_flops(model, 1)
+        first_flops = first_flops or (label, per_image)
+        if study.matched_flops and abs(per_image / first_flops[1] - 1) > FLOPS_TOLERANCE:
+            raise ValueError(f"{where}: {per_image:.3g} forward FLOPs per image, more than "
+                             f"{FLOPS_TOLERANCE:.0%} away from {first_flops[0]!r} "
+                             f"({first_flops[1]:.3g}); this study compares at matched FLOPs")
+        runs.append((label, changes, model, train, model_flops_per_step(model, train.batch_size)))
+    return [Run(label, changes, seed, model, _short_run(train, steps, seed), flops * steps)
+            for seed in range(seeds) for label, changes, model, train, flops in runs]
+
+
+# ------------------------------------------------------------------------------ records
+def read_records(out) -> list[dict]:
+    path = pathlib.Path(out) / "runs.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _claim_folder(out: pathlib.Path, marker: dict) -> None:
+    """Write DIR/study.json, or make sure DIR already holds this same sweep."""
+    path = out / "study.json"
+    have = json.loads(path.read_text()) if path.exists() else None
+    others = sorted({r["study"] for r in read_records(out)} - {marker["study"]})
+    if others or (have and have["study"] != marker["study"]):
+        raise ValueError(f"--out {out} holds runs of study {(others or [have['study']])[0]!r}, "
+                         f"not {marker['study']!r}; pick another --out")
+    if have and have != marker:
+        diff = {k: (have.get(k), v) for k, v in marker.items() if have.get(k) != v}
+        raise ValueError(f"--out {out} holds this study run with other arguments "
+                         f"(was, now): {diff}; resume with the same --steps and --set, or pick "
+                         f"another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(marker, indent=2) + "\n")
+
+
+def _commit() -> Optional[str]:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=pathlib.Path(__file__).parent,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def command_line(name: str, seeds: int, steps: int, out, sets=()) -> str:
+    args = ["python", "-m", "jetbook.ablate", "--study", name, "--seeds", str(seeds),
+            "--steps", str(steps), "--out", str(out)]
+    for item in sets:
+        args += ["--set", item]
+    return shlex.join(args)
+
+
+def _train_run(run: Run, workdir: pathlib.Path) -> dict:
+    """Train (or resume) one run; -> its final bits/dim and wall time. A run that diverges is
+    a result too (the paper found ActNorm alone unstable): its bpd are None, `diverged` says
+    why, and the sweep goes on."""
+    from jetbook.train import TrainingDiverged, train_and_evaluate
+    start = time.perf_counter()
+    try:
+        _, final = train_and_evaluate(run.model, run.train, workdir, progress=False)
+    except TrainingDiverged as err:
+        return {"test_bpd": None, "train_bpd": None, "train_eval_bpd": None,
+                "wall_s": round(time.perf_counter() - start, 1), "diverged": str(err)}
+    wall = time.perf_counter() - start
+    last = json.loads((workdir / "metrics.jsonl").read_text().splitlines()[-1])
+    return {"test_bpd": final["test_bpd"], "train_bpd": last["train_bpd"],
+            "train_eval_bpd": last.get("train_eval_bpd"), "wall_s": round(wall, 1)}
+
+
+def run_study(name: str, seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS, out=None,
+              sets=(), compile_cache: bool = False) -> list[dict]:
+    """Plan, then train every run that has no record yet; -> all records of the folder.
+    `compile_cache` turns on JAX's persistent compilation cache for the rest of the process."""
+    from tqdm.auto import tqdm
+    from jetbook.compare import machine
+    runs = plan(name, seeds, steps, sets)
+    out = pathlib.Path(out or f"results/ablate/{name}")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+    study = STUDIES[name]
+    _claim_folder(out, {"study": name, "preset": study.preset, "steps": steps, "set": list(sets)})
+    if compile_cache:
+        _persistent_compile_cache(out)
+    done = {_key(r["setting"], r["seed"]) for r in read_records(out)}
+    todo = [run for run in runs if run.key not in done]
+    command, commit = command_line(name, seeds, steps, out, sets), _commit()   # the code that runs
+    bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f"ablate {name}",
+               unit="run", dynamic_ncols=True)
+    try:
+        for run in todo:
+            bar.set_postfix_str(f"{run.label}, seed {run.seed}")
+            slug = re.sub(r"[^A-Za-z0-9.=-]+", "_", run.label).strip("_")
+            result = _train_run(run, out / "runs" / slug / f"seed{run.seed}")
+            record = {"study": name, "paper": study.paper, "preset": study.preset,
+                      "label": run.label, "setting": run.setting, "seed": run.seed, "steps": steps,
+                      **result, "flops": run.flops, "set": list(sets), "machine": machine(),
+                      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                          timespec="seconds"),
+                      "commit": commit, "command": command}
+            with open(out / "runs.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+            outcome = (f"diverged" if result["test_bpd"] is None
+                       else f"test {result['test_bpd']:.4f} bpd")
+            bar.write(f"{run.label}, seed {run.seed}: {outcome} in {result['wall_s']:.0f} s")
+            bar.update(1)
+            write_summary(out, [r.label for r in runs[:len(runs) // seeds]], len(runs))
+    finally:
+        bar.close()
+    return read_records(out)
+
+
+# ------------------------------------------------------------------------------ summary
+def _mean_std(values) -> tuple[float, float]:
+    values = [v for v in values if v is not None]        # diverged runs have no bpd
+    n = len(values)
+    if not n:
+        return float("nan"), float("nan")
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else float("nan")
+    return mean, std
+
+
+def _pm(values) -> str:
+    mean, std = _mean_std(values)
+    if math.isnan(mean):
+        return "diverged"
+    return f"{mean:.4f}" if math.isnan(std) else f"{mean:.4f} ± {std:.4f}"
+
+
+def summarize(records: list[dict], order: Optional[list[str]] = None) -> list[dict]:
+    """Per setting label (in `order`, else first seen): the records' mean ± std over seeds."""
+    groups: dict = {}
+    for r in records:
+        groups.setdefault(r["label"], []).append(r)
+    labels = [l for l in (order or []) if l in groups] + [l for l in groups if l not in (order or [])]
+    rows = []
+    for label in labels:
+        rs = groups[label]
+        rows.append({"label": label, "setting": rs[0]["setting"], "n": len(rs),
+                     "diverged": sum(r["test_bpd"] is None for r in rs),
+                     "seeds": sorted(r["seed"] for r in rs), "steps": sorted({r["steps"] for r in rs}),
+                     "test_bpd": [r["test_bpd"] for r in rs], "train_bpd": [r["train_bpd"] for r in rs],
+                     "wall_s": _mean_std([r["wall_s"] for r in rs])[0],
+                     "flops": rs[0]["flops"]})
+    return rows
+
+
+def write_summary(out, order: Optional[list[str]] = None, planned: Optional[int] = None) -> None:
+    """DIR/summary.md (table) and DIR/summary.png (mean ± std per setting) from runs.jsonl."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    out = pathlib.Path(out)
+    records = read_records(out)
+    if not records:
+        return
+    rows, first = summarize(records, order), records[0]
+    dates = sorted(r["date"] for r in records)
+    m = first["machine"]
+    loads = [r["machine"]["load_average_1min"] for r in records]
+    lines = [f"# Ablation `{first['study']}` (paper section {first['paper']})", "",
+             f"Command: `{records[-1]['command']}`  ",
+             f"Machine: {m['platform']}, {m['cpu_count']} CPUs, {m['device']}, JAX {m['jax']}; "
+             f"1-minute load average {min(loads):.1f} to {max(loads):.1f} as runs ended "
+             f"(wall times grow with it)  ",
+             f"Dates: {dates[0]} to {dates[-1]}; jetbook commit(s) "
+             f"{', '.join(sorted({str(r['commit'])[:10] for r in records}))}  ",
+             f"Runs: {len(records)}" + (f" of {planned}" if planned else "") + "; bits/dim on "
+             f"held-out {first['preset']} (lower is better), mean ± std over seeds.", "",
+             "| setting | test bpd | train bpd (last batch) | seeds | steps | wall s (mean) | "
+             "training FLOPs |", "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        seeds = f"{row['n']} ({row['diverged']} diverged)" if row["diverged"] else row["n"]
+        lines.append(f"| {row['label']} | {_pm(row['test_bpd'])} | {_pm(row['train_bpd'])} | "
+                     f"{seeds} | {', '.join(map(str, row['steps']))} | {row['wall_s']:.0f} | "
+                     f"{row['flops']:.3g} |")
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.4))
+    for y, row in enumerate(rows):
+        mean, std = _mean_std(row["test_bpd"])
+        finite = [v for v in row["test_bpd"] if v is not None]
+        ax.scatter(finite, [y] * len(finite), color="0.6", s=12, zorder=2)
+        ax.errorbar(mean, y, xerr=0 if math.isnan(std) else std, fmt="o", color="C0", capsize=4,
+                    zorder=3)
+    ax.set_yticks(range(len(rows)), [row["label"] + (f" ({row['diverged']} diverged)" if
+                                                     row["diverged"] else "") for row in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("held-out bits/dim (lower is better): mean ± std, grey = single seeds")
+    ax.set_title(f"{first['study']}: {first['preset']}, {first['steps']} steps", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "summary.png", dpi=120)
+    plt.close(fig)
+
+
+def _persistent_compile_cache(out: pathlib.Path) -> None:
+    """Keep compiled programs on disk (unless JAX already has a cache folder): seeds after the
+    first, and a resumed sweep, then skip XLA compilation, most of a short CPU run's time."""
+    import jax
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", str(out.absolute() / "runs" / "jax_cache"))
+
+
+def main(argv=None) -> list[dict]:
+    parser = argparse.ArgumentParser(prog="python -m jetbook.ablate",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--study", required=True, help=f"one of {sorted(STUDIES)}")
+    parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, help="seeds 0..S-1 per setting")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="training steps per run")
+    parser.add_argument("--out", help="results folder (default: results/ablate/STUDY)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="change the study's base preset (JetConfig or TrainConfig field)")
+    args = parser.parse_args(argv)
+    try:
+        return run_study(args.study, args.seeds, args.steps, args.out, args.set,
+                         compile_cache=True)
+    except ValueError as err:
+        parser.error(str(err))
+
+
+if __name__ == "__main__":
+    main()

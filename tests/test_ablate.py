@@ -1,0 +1,169 @@
+import json
+
+import jax
+import pytest
+
+from jetbook import ablate
+
+# A tiny base: one coupling of width 16 on digits, small batches, so a run compiles in seconds.
+TINY_SETS = ["num_couplings=1", "vit_width=16", "scan_unroll=1", "batch_size=16",
+             "microbatches=1", "eval_examples=16", "num_samples=1"]
+
+
+@pytest.fixture
+def tiny_study(monkeypatch):
+    """Two settings that change only the sample grid's temperature: the runner is what is
+    tested, and both settings then share every compiled function."""
+    study = ablate.Study("tiny", "none", "digits", lambda base: {
+        "t 0.5": {"sample_temperature": 0.5}, "t 1.0": {"sample_temperature": 1.0}})
+    monkeypatch.setitem(ablate.STUDIES, "tiny", study)
+    return study
+
+
+@pytest.fixture
+def compile_cache():
+    """main() turns on JAX's persistent compilation cache; switch it back off afterwards."""
+    from jax.experimental.compilation_cache import compilation_cache
+    compilation_cache.reset_cache()          # so the folder main() picks is used
+    yield
+    jax.config.update("jax_compilation_cache_dir", None)
+    compilation_cache.reset_cache()
+
+
+def test_unknown_study_names_the_argument_and_lists_the_known_ones(capsys):
+    with pytest.raises(SystemExit):
+        ablate.main(["--study", "nope"])
+    err = capsys.readouterr().err
+    assert "--study 'nope'" in err and "coupling_ratio" in err and "depth_tradeoff" in err
+
+
+@pytest.mark.parametrize("seeds, steps, arg", [(0, 10, "--seeds"), (2, 0, "--steps"),
+                                               (-1, 10, "--seeds")])
+def test_seeds_and_steps_must_be_positive(seeds, steps, arg):
+    with pytest.raises(ValueError, match=f"{arg} must be a positive int"):
+        ablate.plan("coupling_ratio", seeds, steps)
+
+
+def test_pairing_mode_with_an_all_channel_pattern_is_rejected():
+    # one coupling: the study's 1:1 pattern then has no spatial coupling to pair or mask
+    with pytest.raises(ValueError, match=r"setting '1:1, pairing'.*all channel"):
+        ablate.plan("pairing_masking", 1, 1, ["num_couplings=1"])
+
+
+def test_a_pattern_overridden_by_kinds_is_rejected():
+    with pytest.raises(ValueError, match="kinds=.*pattern this study varies"):
+        ablate.plan("coupling_ratio", 1, 1, ["num_couplings=2", "kinds=channel,checkerboard"])
+
+
+def test_a_kind_the_grid_does_not_support_is_rejected_before_training():
+    # a 1 x 2 patch grid takes checkerboards and columns but not rows: the mix setting fails
+    sets = ["image_shape=8,16,1", "patch_size=8", "spatial_kinds=checkerboard,cols"]
+    with pytest.raises(ValueError, match=r"setting 'all spatial, mix'.*even number of patch rows"):
+        ablate.plan("coupling_ratio", 1, 1, sets)
+
+
+def test_a_bad_base_override_names_set():
+    with pytest.raises(ValueError, match="--set .*no_such_field"):
+        ablate.plan("coupling_ratio", 1, 1, ["no_such_field=1"])
+
+
+def test_a_study_needing_a_missing_field_says_which(monkeypatch):
+    monkeypatch.setitem(ablate.STUDIES, "future", ablate.Study(
+        "future", "none", "digits", lambda base: {"on": {"future_field": True}}))
+    with pytest.raises(ValueError, match=r"--study future, setting 'on'.*\['future_field'\].*"
+                                         r"neither JetConfig nor TrainConfig"):
+        ablate.plan("future", 1, 1)
+
+
+@pytest.mark.parametrize("study", sorted(ablate.STUDIES))
+def test_every_study_plans_or_names_its_missing_fields(study):
+    try:
+        runs = ablate.plan(study, 2, 1)
+    except ValueError as err:
+        assert "neither JetConfig nor TrainConfig" in str(err)
+    else:
+        assert len(runs) == 2 * len({r.label for r in runs}) and len({r.label for r in runs}) >= 2
+
+
+def test_depth_tradeoff_settings_have_matched_flops_and_a_constant_product():
+    runs = ablate.plan("depth_tradeoff", 1, 10)
+    assert len(runs) >= 3
+    assert len({r.model.num_couplings * r.model.vit_depth for r in runs}) == 1
+    flops = [r.flops for r in runs]
+    assert max(flops) / min(flops) - 1 <= ablate.FLOPS_TOLERANCE
+
+
+def test_unmatched_flops_are_rejected(monkeypatch):
+    monkeypatch.setitem(ablate.STUDIES, "unmatched", ablate.Study(
+        "unmatched", "none", "digits", lambda base: {"16": {}, "4": {"num_couplings": 4}},
+        matched_flops=True))
+    with pytest.raises(ValueError, match="setting '4'.*matched FLOPs"):
+        ablate.plan("unmatched", 1, 1)
+
+
+def test_coupling_ratio_covers_the_paper_grid():
+    runs = ablate.plan("coupling_ratio", 1, 1)
+    patterns = {(r.model.channel_per_spatial, r.model.spatial_kinds) for r in runs}
+    assert len(patterns) == len(runs) == 9
+    assert {r.model.coupling_kinds.count("channel") for r in runs} >= {0, 16}
+
+
+def test_a_folder_of_another_study_is_refused(tmp_path):
+    (tmp_path / "runs.jsonl").write_text(json.dumps({"study": "coupling_ratio"}) + "\n")
+    with pytest.raises(ValueError, match="--out .*'coupling_ratio', not 'pairing_masking'"):
+        ablate.run_study("pairing_masking", 1, 1, tmp_path)
+    marker = tmp_path / "other"
+    marker.mkdir()
+    (marker / "study.json").write_text(json.dumps({"study": "depth_tradeoff"}))
+    with pytest.raises(ValueError, match="--out .*'depth_tradeoff'"):
+        ablate.run_study("pairing_masking", 1, 1, marker)
+
+
+def test_sweep_writes_records_and_summary_and_resumes_without_redoing(
+        tmp_path, tiny_study, compile_cache, monkeypatch):
+    calls = []
+    train_run = ablate._train_run
+    monkeypatch.setattr(ablate, "_train_run", lambda run, workdir: (
+        calls.append(run.key), train_run(run, workdir))[1])
+    out = tmp_path / "tiny"
+    argv = lambda seeds: ["--study", "tiny", "--seeds", str(seeds), "--steps", "1", "--out",
+                          str(out), *(arg for s in TINY_SETS for arg in ("--set", s))]
+    first = ablate.main(argv(1))
+    assert len(calls) == len(first) == 2
+    # a sweep stopped after seed 0 resumes: seed 1 runs, seed 0 is not redone
+    calls.clear()
+    records = ablate.main(argv(2))
+    assert records[:2] == first and sorted(calls) == sorted(
+        ablate._key(r["setting"], 1) for r in first)
+    for r in records:
+        assert set(ablate.REQUIRED_KEYS) <= set(r), set(ablate.REQUIRED_KEYS) - set(r)
+        assert r["study"] == "tiny" and r["steps"] == 1 and r["flops"] > 0
+        assert 0 < r["test_bpd"] < 20 and r["machine"]["cpu_count"] >= 1
+    assert records[-1]["command"] == "python -m jetbook.ablate " + " ".join(argv(2))
+    assert {(r["label"], r["seed"]) for r in records} == {
+        (label, seed) for label in ("t 0.5", "t 1.0") for seed in (0, 1)}
+    summary = (out / "summary.md").read_text()
+    assert "| t 0.5 |" in summary and "| t 1.0 |" in summary and "±" in summary
+    assert (out / "summary.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "runs", "runs.jsonl", "study.json", "summary.md", "summary.png"]
+    calls.clear()
+    assert len(ablate.main(argv(2))) == 4 and calls == []
+
+    # the folder is pinned to its arguments
+    with pytest.raises(ValueError, match="--out .*other arguments.*steps"):
+        ablate.run_study("tiny", seeds=2, steps=3, out=out, sets=TINY_SETS)
+
+
+def test_a_diverged_run_is_recorded_and_the_sweep_goes_on(tmp_path, tiny_study, monkeypatch):
+    from jetbook import train
+
+    def diverge(model_config, train_config, workdir, **kwargs):
+        raise train.TrainingDiverged(f"loss became nan (t {train_config.sample_temperature})")
+    monkeypatch.setattr(train, "train_and_evaluate", diverge)
+    records = ablate.run_study("tiny", seeds=2, steps=1, out=tmp_path)
+    assert len(records) == 4 and all(r["test_bpd"] is None for r in records)
+    assert "t 1.0" in records[-1]["diverged"]
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| t 0.5 | diverged | diverged | 2 (2 diverged) |" in summary
+    assert (tmp_path / "summary.png").exists()
