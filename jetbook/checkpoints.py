@@ -23,6 +23,7 @@ import jax
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from jetbook import dequantization
 from jetbook.config import JetConfig, TrainConfig, from_dict, to_dict
 from jetbook.jet import Jet
 from jetbook.models import build_model, config_class, kind_of
@@ -49,10 +50,9 @@ def check_workdir(workdir: pathlib.Path, model_config: JetConfig, train_config: 
     workdir.mkdir(parents=True, exist_ok=True)
     path, want = workdir / CONFIG_FILE, _run_dict(model_config, train_config)
     if path.exists():
-        have = _read_json(workdir)
-        drop_steps = lambda d: {k: v for k, v in d.get("train", {}).items() if k != "steps"}
-        same_model = (have.get("model_kind", "jet"), have.get("model")) == (
-            want["model_kind"], want["model"])
+        have = _run_dict(*read_run_config(workdir))     # fields added since: their defaults
+        drop_steps = lambda d: {k: v for k, v in d["train"].items() if k != "steps"}
+        same_model = (have["model_kind"], have["model"]) == (want["model_kind"], want["model"])
         if not same_model or drop_steps(have) != drop_steps(want):
             raise ValueError(f"run folder {workdir} holds a run with a different configuration; "
                              f"resume it with the same settings (only steps may change) or pick "
@@ -187,7 +187,10 @@ def load_checkpoint(run_dir, step: int | None = None) -> tuple[Jet, int]:
     """`load_model`, and the step of the checkpoint it read."""
     run_dir = pathlib.Path(run_dir)
     model_config, train_config = read_run_config(run_dir)
-    abstract = nnx.eval_shape(lambda: build_model(model_config, nnx.Rngs(0)))
+    def build():                       # with the learned dequantizer, if the run trained one
+        rngs = nnx.Rngs(0)
+        return dequantization.attach(build_model(model_config, rngs), train_config, rngs)
+    abstract = nnx.eval_shape(build)
     graphdef, state = nnx.split(abstract)
     target = _abstract(state, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
     mngr = manager(run_dir, train_config.keep_checkpoints)

@@ -23,12 +23,13 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
-from jetbook import checkpoints, data
+from jetbook import checkpoints, data, dequantization
 from jetbook.conditioning import drop_labels
 from jetbook.config import JetConfig, TrainConfig
 from jetbook.images import save_image_grid
 from jetbook.jet import Jet
-from jetbook.likelihood import bits_per_dim, dequantize
+from jetbook.dequantization import bound_bpd, dequantize_noise, draw_noise
+from jetbook.likelihood import importance_weighted_bpd
 from jetbook.models import build_model
 from jetbook.sampling import sample
 from jetbook.sharding import DeviceMesh, local_rows
@@ -64,10 +65,11 @@ def _training_labels(model, labels, key):
 
 
 def loss_fn(model: Jet, images, key, levels: int, labels=None):
-    """Mean bits/dim of uint8 `images` under fresh dequantisation noise (conditional models:
-    given `labels`, a share of them hidden by label dropout)."""
-    z, logdet = model(dequantize(key, images, levels), _training_labels(model, labels, key))
-    return bits_per_dim(z, logdet, levels).mean()
+    """Mean bits/dim of uint8 `images` under fresh dequantisation noise, uniform or from the
+    model's learned dequantizer (then the variational bound; conditional models: given
+    `labels`, a share of them hidden by label dropout)."""
+    noise = draw_noise(model, key, images.shape)
+    return bound_bpd(model, images, noise, levels, _training_labels(model, labels, key)).mean()
 
 
 def loss_and_grads(model: Jet, images, key, levels: int, microbatches: int = 1, labels=None):
@@ -76,15 +78,15 @@ def loss_and_grads(model: Jet, images, key, levels: int, microbatches: int = 1, 
     set k times smaller (on a CPU a slice's activations then stay in cache)."""
     if microbatches == 1:
         return nnx.value_and_grad(loss_fn)(model, images, key, levels, labels)
-    x = dequantize(key, images, levels)                   # the very noise loss_fn draws
-    slices = x.reshape(microbatches, -1, *x.shape[1:])    # (k, B/k, H, W, C)
+    noise = draw_noise(model, key, images.shape)          # the very noise loss_fn draws
+    in_slices = lambda a: a.reshape(microbatches, -1, *a.shape[1:])    # (k, B/k, ...)
+    slices = (in_slices(images), in_slices(noise))
     labels = _training_labels(model, labels, key)
     label_slices = None if labels is None else labels.reshape(microbatches, -1)
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
-    def slice_bits(p, xs, ls):
-        z, logdet = nnx.merge(graphdef, p, rest)(xs, ls)
-        return bits_per_dim(z, logdet, levels).sum()
+    def slice_bits(p, batch, ls):
+        return bound_bpd(nnx.merge(graphdef, p, rest), *batch, levels, ls).sum()
 
     def add_slice(total, batch):
         return jax.tree.map(jnp.add, total, jax.value_and_grad(slice_bits)(params, *batch)), None
@@ -116,7 +118,8 @@ def build_model_and_optimizer(model_config: JetConfig, train_config: TrainConfig
     With a `mesh`, both are created inside one jit, straight into their shardings: a model too
     large for one device is never materialised whole."""
     def build():
-        model = build_model(model_config, nnx.Rngs(train_config.seed))
+        rngs = nnx.Rngs(train_config.seed)
+        model = dequantization.attach(build_model(model_config, rngs), train_config, rngs)
         optimizer = nnx.Optimizer(model, make_optimizer(train_config), wrt=nnx.Param)
         if mesh is not None:
             for part in (model, optimizer):
@@ -128,23 +131,51 @@ def build_model_and_optimizer(model_config: JetConfig, train_config: TrainConfig
 
 @nnx.jit(static_argnames=("levels",))
 def _eval_bpd(model: Jet, images, key, levels: int, labels=None):
-    z, logdet = model(dequantize(key, images, levels), labels)
-    return bits_per_dim(z, logdet, levels)
+    return bound_bpd(model, images, draw_noise(model, key, images.shape), levels, labels)
+
+
+def sample_bounds(model: Jet, images, key, levels: int, samples: int, labels=None):
+    """(samples, B) single-draw bounds in bits/dim; draw 0 uses `key` itself (the draw of a
+    one-sample evaluation), draw k > 0 `fold_in(key, k)`."""
+    keys = [key] + [jax.random.fold_in(key, k) for k in range(1, samples)]
+    return jnp.stack([_eval_bpd(model, images, k, levels, labels) for k in keys])
 
 
 def evaluate(model: Jet, images: np.ndarray, levels: int, batch_size: int, seed: int = 0,
-             labels: np.ndarray | None = None) -> float:
+             labels: np.ndarray | None = None, samples: int = 1) -> float:
     """Mean bits/dim over `images`, with fixed dequantisation noise so evals are comparable
-    (conditional models: given their `labels`)."""
+    (conditional models: given their `labels`). For a model with a learned dequantizer it is
+    the variational bound. `samples` K > 1 gives the importance-weighted bound over K noise
+    draws per image instead (tighter; K = 1 is the plain bound)."""
     if len(images) == 0:
         raise ValueError("evaluate needs at least one image")
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be a positive int, got {samples!r}")
     key, total = jax.random.key(seed), 0.0
+    dims = math.prod(images.shape[1:])
     for start in range(0, len(images), batch_size):
         batch = jnp.asarray(images[start:start + batch_size])
         batch_labels = None if labels is None else jnp.asarray(labels[start:start + batch_size])
-        total += float(_eval_bpd(model, batch, jax.random.fold_in(key, start), levels,
-                                 batch_labels).sum())
+        batch_key = jax.random.fold_in(key, start)
+        if samples == 1:
+            bpd = _eval_bpd(model, batch, batch_key, levels, batch_labels)
+        else:
+            bpd = importance_weighted_bpd(sample_bounds(model, batch, batch_key, levels, samples,
+                                                        batch_labels), dims)
+        total += float(bpd.sum())
     return total / len(images)
+
+
+def _initialize_actnorm(model, first_batch: Callable, key, levels: int) -> None:
+    """Glow's data-dependent ActNorm initialisation on the first dequantised batch
+    (`first_batch()` -> (images, labels)), once per run: a resumed run restores the
+    checkpoint's `initialized` flag and skips it."""
+    actnorm = getattr(model, "actnorm", None)
+    if actnorm is None or bool(actnorm.initialized[...]):
+        return
+    images, labels = first_batch()
+    x, _ = dequantize_noise(model, images, draw_noise(model, key, images.shape), levels)
+    model.initialize_actnorm(x, labels)
 
 
 def _append_jsonl(path: pathlib.Path, record: dict) -> None:
@@ -223,8 +254,9 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
             source, data.batch_indices(len(source), step, tc.batch_size, tc.seed)[rows],
             tc.dataset)), None)
 
-    step_fn = nnx.cached_partial(train_step, model, optimizer)
     noise_key = jax.random.key(tc.seed + 1)
+    _initialize_actnorm(model, lambda: next_batch(0), jax.random.fold_in(noise_key, 1), levels)
+    step_fn = nnx.cached_partial(train_step, model, optimizer)
     record, last_good, t_last, n_since = {}, start, time.perf_counter(), 0
     emit = lambda r: (_append_jsonl(metrics_path, r) if jax.process_index() == 0 else None,
                       callback(r) if callback else None)
@@ -254,6 +286,9 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
             if is_eval:
                 record["test_bpd"] = evaluate(model, test_images, levels, tc.batch_size, tc.seed + 2,
                                               test_labels)
+                if tc.eval_samples > 1:
+                    record["test_iw_bpd"] = evaluate(model, test_images, levels, tc.batch_size,
+                                                     tc.seed + 2, test_labels, tc.eval_samples)
                 if train_subset is not None:
                     record["train_eval_bpd"] = evaluate(model, train_subset, levels, tc.batch_size,
                                                         tc.seed + 2, train_subset_labels)
