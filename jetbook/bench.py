@@ -66,7 +66,7 @@ def _coupling_flops(cfg: JetConfig, kind: str, width: int) -> int:
     else:
         d_in, d_out, perm = p, 2 * p, 2 * 2 * k * k * p
     if cfg.conditioner == "cnn":
-        body = cnn.block_flops(t, width)
+        body = cnn.block_flops(cfg.grid, width)   # the whole grid: t == K
     else:
         body = _block_flops(t, width, cfg.mlp_ratio * width)
     dense = 2 * k * p * p if cfg.invertible_dense else 0

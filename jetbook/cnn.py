@@ -18,9 +18,14 @@ from flax import nnx
 KERNEL = (3, 3)
 
 
-def block_flops(tokens: int, width: int) -> int:
-    """Multiply-adds x2 of one `ConvBlock` on `tokens` positions: two 3x3 convolutions."""
-    return 2 * 2 * KERNEL[0] * KERNEL[1] * tokens * width * width
+def block_flops(grid, width: int) -> int:
+    """Multiply-adds x2 of one `ConvBlock` on a (gh, gw) grid: two 3x3 convolutions, counting
+    only the taps that land inside the grid (zero padding costs nothing, as XLA counts it;
+    on a small grid the border is a large share)."""
+    def taps(n: int, k: int) -> int:      # sum over positions of the kernel taps inside 0..n-1
+        r = k // 2
+        return sum(min(i, r) + min(n - 1 - i, r) + 1 for i in range(n))
+    return 2 * 2 * taps(grid[0], KERNEL[0]) * taps(grid[1], KERNEL[1]) * width * width
 
 
 class ConvBlock(nnx.Module):
