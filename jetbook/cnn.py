@@ -6,7 +6,7 @@ identity at init), and in between residual blocks of 3x3 convolutions run on the
 out on their patch grid. A CNN needs that grid, so it always sees all K tokens: in spatial
 couplings the x2 tokens are zeroed (see `coupling.affine_coupling`, `sees_grid`). With
 `cnn_width=0` the width is chosen so that the forward FLOPs match the ViT's
-(`bench.conditioner_width`).
+(`flops.conditioner_width`).
 """
 from __future__ import annotations
 

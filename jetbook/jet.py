@@ -31,7 +31,7 @@ from flax import nnx
 
 from jetbook import splits
 from jetbook.actnorm import ActNorm, actnorm, data_init
-from jetbook.bench import conditioner_width
+from jetbook.flops import conditioner_width
 from jetbook.cnn import ConvEncoder
 from jetbook.conditioning import check_guidance, check_labels
 from jetbook.config import JetConfig

@@ -10,7 +10,7 @@ import pytest
 from flax import nnx
 
 import jetbook as jb
-from jetbook import actnorm, bench, checkpoints, config, dense, dequantization, likelihood, train
+from jetbook import actnorm, flops, checkpoints, config, dense, dequantization, likelihood, train
 from jetbook.patches import patchify
 from jetbook.teaching.checks import brute_force_logdet, randomize_params
 from tests.conftest import make_jet
@@ -145,7 +145,7 @@ def test_actnorm_data_init_inside_a_jet_normalises_every_layer():
 
 def test_cnn_width_matches_vit_forward_flops():
     """XLA's own count of a forward pass (plain loop, so every layer is counted) agrees with
-    bench.forward_flops, and the FLOP-matched CNN costs what the ViT costs, within 30 %."""
+    flops.forward_flops, and the FLOP-matched CNN costs what the ViT costs, within 30 %."""
     base = jb.JetConfig(image_shape=(8, 8, 1), patch_size=2, num_couplings=5, vit_depth=1,
                         vit_width=32, vit_heads=2, scan=False)
     x = jnp.zeros((2, 8, 8, 1))
@@ -155,10 +155,10 @@ def test_cnn_width_matches_vit_forward_flops():
         graphdef, state = nnx.split(jb.Jet(cfg, rngs=nnx.Rngs(0)))
         fn = jax.jit(lambda s, v: nnx.merge(graphdef, s)._run(v, "forward"))
         counted[kind] = fn.lower(state, x).cost_analysis()["flops"]
-        assert counted[kind] == pytest.approx(bench.forward_flops(cfg, 2), rel=0.3)
-    assert bench.conditioner_width(base.replace(conditioner="cnn")) != base.vit_width
+        assert counted[kind] == pytest.approx(flops.forward_flops(cfg, 2), rel=0.3)
+    assert flops.conditioner_width(base.replace(conditioner="cnn")) != base.vit_width
     assert counted["cnn"] == pytest.approx(counted["vit"], rel=0.3)
-    assert bench.conditioner_width(base.replace(conditioner="cnn", cnn_width=8)) == 8
+    assert flops.conditioner_width(base.replace(conditioner="cnn", cnn_width=8)) == 8
 
 
 def test_microbatched_variational_gradient_equals_full_batch():
