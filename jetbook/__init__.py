@@ -4,7 +4,9 @@ Three kinds of code live here:
 
 - the model: `config` (JetConfig, TarFlowConfig, TrainConfig, presets), `patches`, `splits`,
   `coupling`, `vit`, `jet`, `tarflow`, `models` (either kind from its config), `conditioning`
-  (class labels, guidance), `bayes` (`classify`), `likelihood`, `sampling`;
+  (class labels, guidance), `bayes` (`classify`), `likelihood`, `sampling`, and the
+  components Jet leaves out: `actnorm`, `dense` (invertible dense layer), `cnn` (a
+  convolutional conditioner), `dequantization` (uniform or learned noise, the bound);
 - training and tools: `data`, `train`, `sharding`, `checkpoints`, `images`, `baselines`,
   `cli` (`jetbook train | eval | sample`), `bench` (`python -m jetbook.bench`);
 - teaching aids, in `jetbook.teaching`: `toys`, `plots`, `widgets`, `exercises`, `checks`,
@@ -31,6 +33,7 @@ _EXPORTS = {
     "budget": "teaching.runtime", "quick_mode": "teaching.runtime",
 }
 _MODULES = ("config", "patches", "splits", "coupling", "vit", "jet", "tarflow", "models",
+            "actnorm", "dense", "cnn", "dequantization",
             "conditioning", "bayes", "compare", "likelihood", "sampling", "data", "train", "sharding", "checkpoints", "images", "baselines", "cli", "bench",
             "teaching")
 _TEACHING = ("toys", "plots", "widgets", "exercises", "checks", "runtime", "student")

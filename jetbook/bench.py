@@ -24,45 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jetbook.config import PRESETS, JetConfig, TarFlowConfig, TrainConfig, apply_overrides, get_preset
-
-
-def _block_flops(tokens: int, width: int, mlp: int) -> int:
-    """One pre-LN Transformer block: qkv, output projection, MLP, scores and weighted sum."""
-    return (2 * tokens * width * 3 * width + 2 * tokens * width * width
-            + 2 * 2 * tokens * width * mlp + 4 * tokens * tokens * width)
-
-
-def tarflow_forward_flops(cfg: TarFlowConfig, batch: int) -> int:
-    """Per flow block: in-projection, the causal blocks (counted as full attention) and the
-    read-out, on all K tokens at once."""
-    k, p, w = cfg.num_tokens, cfg.patch_dim, cfg.width
-    per_block = 2 * k * p * w + cfg.block_depth * _block_flops(k, w, cfg.mlp_ratio * w) + 2 * k * w * 2 * p
-    return batch * cfg.num_blocks * per_block
-
-
-def forward_flops(cfg: JetConfig, batch: int) -> int:
-    """Multiply-adds x2 of one forward pass.
-
-    Per coupling the ViT sees T tokens (K for channel couplings and masking mode, K/2 for
-    spatial pairing) of width w: in-projection 2*T*d_in*w; per block 24*T*w^2 (qkv 6, output
-    2, MLP 16 with mlp_ratio 4) + 4*T^2*w (scores and weighted sum); read-out 2*T*w*d_out;
-    plus the split and merge permutation products. LayerNorm, softmax and elementwise work
-    are not counted.
-    """
-    if isinstance(cfg, TarFlowConfig):
-        return tarflow_forward_flops(cfg, batch)
-    k, p, w = cfg.num_tokens, cfg.patch_dim, cfg.vit_width
-    mlp = cfg.mlp_ratio * w
-    total = 0
-    for kind in cfg.coupling_kinds:
-        t = cfg.conditioner_tokens(spatial=kind != "channel")
-        if kind == "channel":
-            d_in, d_out, perm = p // 2, p, 2 * 2 * k * p * p
-        else:
-            d_in, d_out, perm = p, 2 * p, 2 * 2 * k * k * p
-        total += 2 * t * d_in * w + cfg.vit_depth * _block_flops(t, w, mlp) + 2 * t * w * d_out + perm
-    return batch * total
+from jetbook.config import PRESETS, JetConfig, TrainConfig, apply_overrides, get_preset
+# the analytic FLOP counts live in jetbook.flops (the model sizes its CNN with them)
+from jetbook.flops import conditioner_width, forward_flops, tarflow_forward_flops  # noqa: F401
 
 
 def model_flops_per_step(cfg: JetConfig, batch: int) -> int:

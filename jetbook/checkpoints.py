@@ -23,6 +23,7 @@ import jax
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from jetbook import dequantization
 from jetbook.config import JetConfig, TrainConfig, from_dict, to_dict
 from jetbook.jet import Jet
 from jetbook.models import build_model, config_class, kind_of
@@ -52,7 +53,7 @@ def check_workdir(workdir: pathlib.Path, model_config: JetConfig, train_config: 
         # rebuilt through the configs, so a run written before a field existed compares as
         # that field's default (the default keeps the old behaviour) and can still resume
         have = _run_dict(*read_run_config(workdir))
-        drop_steps = lambda d: {k: v for k, v in d.get("train", {}).items() if k != "steps"}
+        drop_steps = lambda d: {k: v for k, v in d["train"].items() if k != "steps"}
         same_model = (have["model_kind"], have["model"]) == (want["model_kind"], want["model"])
         if not same_model or drop_steps(have) != drop_steps(want):
             raise ValueError(f"run folder {workdir} holds a run with a different configuration; "
@@ -188,7 +189,10 @@ def load_checkpoint(run_dir, step: int | None = None) -> tuple[Jet, int]:
     """`load_model`, and the step of the checkpoint it read."""
     run_dir = pathlib.Path(run_dir)
     model_config, train_config = read_run_config(run_dir)
-    abstract = nnx.eval_shape(lambda: build_model(model_config, nnx.Rngs(0)))
+    def build():                       # with the learned dequantizer, if the run trained one
+        rngs = nnx.Rngs(0)
+        return dequantization.attach(build_model(model_config, rngs), train_config, rngs)
+    abstract = nnx.eval_shape(build)
     graphdef, state = nnx.split(abstract)
     target = _abstract(state, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
     mngr = manager(run_dir, train_config.keep_checkpoints)

@@ -23,6 +23,9 @@ REMAT_POLICIES = ("nothing_saveable", "dots_saveable", "dots_with_no_batch_dims_
 # split along its largest divisible dimension over an "fsdp" mesh axis (see jetbook.sharding).
 SHARDINGS = ("replicated", "fsdp")
 MU_DTYPES = ("float32", "bfloat16")       # AdamW's first moment; parameters stay float32
+CONDITIONERS = ("vit", "cnn")             # what predicts each coupling's bias and scale
+# "uniform": U[0,1) noise; "variational": a learned conditional flow q(u | x) (jetbook.dequantization)
+DEQUANTIZATIONS = ("uniform", "variational")
 
 
 def _check_positive_ints(config, names) -> None:
@@ -56,6 +59,11 @@ class JetConfig:
     scan_unroll: int = 1                  # couplings per scan iteration (fewer, larger ops on CPU)
     num_classes: int = 0                  # > 0: class-conditional (labels 0..num_classes-1)
     label_dropout: float = 0.1            # conditional training hides this share of labels
+    # The components Jet leaves out (paper 3.2.3, 3.2.5); the defaults are Jet as published.
+    actnorm: bool = False                 # per-feature scale and bias before every coupling
+    invertible_dense: bool = False        # a learned LU-parametrised dense layer before every coupling
+    conditioner: str = "vit"              # "cnn": residual conv blocks on the token grid
+    cnn_width: int = 0                    # with "cnn": channels; 0 = match the ViT's forward FLOPs
 
     def __post_init__(self):
         object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
@@ -94,6 +102,18 @@ class JetConfig:
             raise ValueError(f"remat_policy must be one of {REMAT_POLICIES}, got {self.remat_policy!r}")
         if not self.scale_max > 0:
             raise ValueError(f"scale_max must be > 0, got {self.scale_max}")
+        for name in ("actnorm", "invertible_dense"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.conditioner not in CONDITIONERS:
+            raise ValueError(f"conditioner must be one of {CONDITIONERS}, got {self.conditioner!r}")
+        if isinstance(self.cnn_width, bool) or not isinstance(self.cnn_width, int) \
+                or self.cnn_width < 0:
+            raise ValueError(f"cnn_width must be an int >= 0 (0: match the ViT's FLOPs), got "
+                             f"{self.cnn_width!r}")
+        if self.cnn_width and self.conditioner != "cnn":
+            raise ValueError(f"cnn_width={self.cnn_width} needs conditioner='cnn', got "
+                             f"conditioner={self.conditioner!r}")
         kinds = set(self.coupling_kinds)
         if "channel" in kinds and self.patch_dim % 2:
             raise ValueError(f"a channel split needs an even patch dimension, but patch_size="
@@ -133,8 +153,9 @@ class JetConfig:
         return tuple(out)
 
     def conditioner_tokens(self, spatial: bool) -> int:
-        """How many tokens the ViT of a channel (or spatial) coupling sees."""
-        if not spatial or self.coupling_mode == "masking":
+        """How many tokens the conditioner of a channel (or spatial) coupling sees. A CNN
+        always sees the whole grid (a spatial coupling's x2 tokens zeroed, as in masking)."""
+        if not spatial or self.coupling_mode == "masking" or self.conditioner == "cnn":
             return self.num_tokens
         return self.num_tokens // 2
 
@@ -218,6 +239,10 @@ class TrainConfig:
     mu_dtype: str = "float32"             # "bfloat16" halves the memory of AdamW's first moment
     noise_sigma: float = 0.0              # > 0: add N(0, sigma^2) (model units) to the dequantized
                                           # inputs, for sample quality; bpd is then of noisy data
+    dequantization: str = "uniform"       # or "variational": a learned q(u | x), trained jointly
+    dequant_couplings: int = 2            # with "variational": couplings of the flow q(u | x)
+    dequant_width: int = 16               # with "variational": channels of its conv networks
+    eval_samples: int = 1                 # > 1: also report the importance-weighted bound test_iw_bpd
     num_samples: int = 36
     sample_temperature: float = 0.9
     seed: int = 0
@@ -226,7 +251,11 @@ class TrainConfig:
     def __post_init__(self):
         _check_positive_ints(self, ("steps", "batch_size", "log_every", "eval_every",
                                     "eval_examples", "checkpoint_every", "keep_checkpoints",
-                                    "microbatches"))
+                                    "microbatches", "dequant_couplings", "dequant_width",
+                                    "eval_samples"))
+        if self.dequantization not in DEQUANTIZATIONS:
+            raise ValueError(f"dequantization must be one of {DEQUANTIZATIONS}, got "
+                             f"{self.dequantization!r}")
         if self.batch_size % self.microbatches:
             raise ValueError(f"batch_size={self.batch_size} must be divisible by "
                              f"microbatches={self.microbatches}")

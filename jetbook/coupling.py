@@ -39,18 +39,21 @@ def check_mode(mode: str) -> None:
 
 
 def affine_coupling(tokens, conditioner: Callable, matrix, axis: int, *, mode: str = "pairing",
-             inverse: bool = False, scale_max: float = 2.0):
+             inverse: bool = False, scale_max: float = 2.0, sees_grid: bool = False):
     """Apply one coupling (or its inverse) to tokens (B, K, P).
 
     `conditioner` maps what it sees to (…, 2*width of x2): bias and scale logits, in that order.
     pairing: it sees x1 alone; masking (spatial splits only): it sees all K tokens with the x2
-    tokens zeroed, and only its outputs at the x2 positions are used.
+    tokens zeroed, and only its outputs at the x2 positions are used. `sees_grid` (a CNN,
+    which needs the whole grid): spatial pairing also shows it all K tokens with x2 zeroed,
+    and uses its outputs at the x1 positions (token i of x1 still predicts token i of x2).
     """
     check_mode(mode)
     x1, x2 = splits.split(tokens, matrix, axis)
-    if mode == "masking" and axis == splits.TOKEN_AXIS:
+    if axis == splits.TOKEN_AXIS and (mode == "masking" or sees_grid):
         h = conditioner(splits.merge(x1, jnp.zeros_like(x2), matrix, axis))   # (B, K, 2P)
-        out = splits.split(h.astype(jnp.float32), matrix, axis)[1]           # (B, K/2, 2P)
+        halves = splits.split(h.astype(jnp.float32), matrix, axis)           # (B, K/2, 2P) each
+        out = halves[1] if mode == "masking" else halves[0]
     else:
         out = conditioner(x1)
     bias, logit = jnp.split(out.astype(jnp.float32), 2, axis=-1)

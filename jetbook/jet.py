@@ -12,6 +12,13 @@ compiles fastest). Inside `jit`, `grad` and friends they are traced as usual.
 
 With `num_classes > 0` every conditioner also sees a class embedding: `model(x, labels)`,
 `model.inverse(z, labels, guidance=w)`. With the default 0 a Jet has no extra parameter.
+
+The components the paper removed can be switched back on (each off by default, and then the
+model is exactly Jet): `actnorm` and `invertible_dense` add, before every coupling, an ActNorm
+and then an invertible dense layer on the patch features (the order of a Glow step), and
+`conditioner="cnn"` predicts each coupling's bias and scale with residual conv blocks on the
+token grid instead of ViT blocks. ActNorm needs its data-dependent initialisation,
+`model.initialize_actnorm(x)`, before training (`train_and_evaluate` calls it).
 """
 from __future__ import annotations
 
@@ -23,9 +30,13 @@ import numpy as np
 from flax import nnx
 
 from jetbook import splits
+from jetbook.actnorm import ActNorm, actnorm, data_init
+from jetbook.flops import conditioner_width
+from jetbook.cnn import ConvEncoder
 from jetbook.conditioning import check_guidance, check_labels
 from jetbook.config import JetConfig
 from jetbook.coupling import affine_coupling
+from jetbook.dense import InvertibleDense, dense
 from jetbook.patches import patchify, unpatchify
 from jetbook.vit import Encoder, TokenIO, run_conditioner
 
@@ -40,14 +51,18 @@ def _stack(n: int, make, rngs: nnx.Rngs):
 
 
 def _build_layers(cfg: JetConfig, rngs: nnx.Rngs):
-    """The trainable stacks: ViT blocks per coupling, in/out projections per family."""
+    """The trainable stacks: ViT (or CNN) blocks per coupling, in/out projections per family."""
     kinds = cfg.coupling_kinds
-    k, p, w = cfg.num_tokens, cfg.patch_dim, cfg.vit_width
+    k, p, w = cfg.num_tokens, cfg.patch_dim, conditioner_width(cfg)
     n_channel = sum(kind == "channel" for kind in kinds)
     n_spatial = len(kinds) - n_channel
     dtype = cfg.vit_dtype
-    encoders = _stack(len(kinds), lambda r: Encoder(
-        w, cfg.vit_depth, cfg.vit_heads, cfg.mlp_ratio * w, rngs=r, dtype=dtype), rngs)
+    if cfg.conditioner == "cnn":
+        make_encoder = lambda r: ConvEncoder(w, cfg.vit_depth, cfg.grid, rngs=r, dtype=dtype)
+    else:
+        make_encoder = lambda r: Encoder(w, cfg.vit_depth, cfg.vit_heads, cfg.mlp_ratio * w,
+                                         rngs=r, dtype=dtype)
+    encoders = _stack(len(kinds), make_encoder, rngs)
     c = cfg.num_classes
     channel_io = _stack(n_channel, lambda r: TokenIO(
         p // 2, k, w, p, rngs=r, dtype=dtype, num_classes=c), rngs) if n_channel else None
@@ -127,6 +142,9 @@ class Jet(nnx.Module):
             [m for m, kd in zip(mats, kinds) if (kd != "channel") == spatial])))
         self.channel_splits = family(False) if self.channel_io is not None else None
         self.spatial_splits = family(True) if self.spatial_io is not None else None
+        n, p = cfg.num_couplings, cfg.patch_dim
+        self.actnorm = ActNorm(n, p) if cfg.actnorm else None
+        self.dense = InvertibleDense(n, p) if cfg.invertible_dense else None
 
     # -- layers ---------------------------------------------------------------------------
     def _layer_table(self):
@@ -146,58 +164,105 @@ class Jet(nnx.Module):
         return affine_coupling(
             tokens, lambda x: run_conditioner(io, encoder, x, rows, guidance), matrix,
             splits.TOKEN_AXIS if spatial else splits.FEATURE_AXIS,
-            mode=cfg.coupling_mode, inverse=inverse, scale_max=cfg.scale_max)
+            mode=cfg.coupling_mode, inverse=inverse, scale_max=cfg.scale_max,
+            sees_grid=cfg.conditioner == "cnn")
+
+    def _pre_params(self) -> dict:
+        """Parameters of the layers that run before each coupling, stacked on axis 0 (one row
+        per coupling): {"actnorm": (bias, log_scale), "dense": (lower, upper, log_s)}, or
+        fewer; empty for a plain Jet."""
+        pre = {}
+        if self.actnorm is not None:
+            pre["actnorm"] = (self.actnorm.bias[...], self.actnorm.log_scale[...])
+        if self.dense is not None:
+            pre["dense"] = (self.dense.lower[...], self.dense.upper[...], self.dense.log_s[...])
+        return pre
+
+    def _step(self, tokens, pre: dict, couple, inverse: bool, init: bool):
+        """One step of the flow: ActNorm, dense layer, then the coupling `couple` (the inverse
+        runs them backwards). With `init` ActNorm first takes its data-dependent values from
+        the tokens it sees. -> (tokens, logdet, ActNorm values used or None)."""
+        if not pre:
+            return (*couple(tokens), None)
+        if init and "actnorm" in pre:
+            pre = {**pre, "actnorm": data_init(tokens)}
+        layers = [(fn, pre[name]) for name, fn in (("actnorm", actnorm), ("dense", dense))
+                  if name in pre]
+        logdet = jnp.zeros(tokens.shape[0], jnp.float32)
+        if inverse:
+            tokens, logdet = couple(tokens)
+        for fn, params in (reversed(layers) if inverse else layers):
+            tokens, ld = fn(tokens, *params, inverse=inverse)
+            logdet = logdet + ld
+        if not inverse:
+            tokens, ld = couple(tokens)
+            logdet = logdet + ld
+        return tokens, logdet, pre.get("actnorm")
 
     def _flow(self, tokens, inverse: bool, path: bool = False, unroll: int | None = None,
-              rows=None, guidance=None):
-        """-> (tokens, logdet), plus (N, B, K, P) tokens after every coupling when `path`."""
+              rows=None, guidance=None, init: bool = False):
+        """-> (tokens, logdet), plus (N, B, K, P) tokens after every step when `path`, or the
+        stacked data-dependent ActNorm values (bias, log_scale) when `init`."""
         cfg = self.config
         spatial, index = self._layer_table()
         encoder_graph, encoder_states = nnx.split(self.encoders)
         layer_encoder = lambda state: nnx.merge(encoder_graph, state)
+        pre = self._pre_params()
         logdet = jnp.zeros(tokens.shape[0], jnp.float32)
         if not cfg.scan:
             order = range(cfg.num_couplings - 1, -1, -1) if inverse else range(cfg.num_couplings)
-            steps = []
+            steps, inits = [], []
             for i in order:
-                layer_state = jax.tree.map(lambda a: a[i], encoder_states)
-                tokens, ld = self._coupling(bool(spatial[i]), tokens, layer_encoder(layer_state),
-                                           int(index[i]), inverse, rows, guidance)
+                encoder = layer_encoder(jax.tree.map(lambda a: a[i], encoder_states))
+                couple = lambda t: self._coupling(bool(spatial[i]), t, encoder, int(index[i]),
+                                                  inverse, rows, guidance)
+                tokens, ld, values = self._step(tokens, jax.tree.map(lambda a: a[i], pre),
+                                                 couple, inverse, init)
                 logdet = logdet + ld
                 steps.append(tokens)
+                inits.append(values)
             if path:
                 return tokens, logdet, jnp.stack(steps[::-1] if inverse else steps)
+            if init:
+                return tokens, logdet, jax.tree.map(lambda *a: jnp.stack(a), *inits)
             return tokens, logdet
 
         def step(carry, layer):
             tokens, logdet = carry
-            layer_state, is_spatial, idx = layer
+            layer_state, is_spatial, idx, layer_pre = layer
             encoder = layer_encoder(layer_state)
             if spatial.all() or not spatial.any():
-                tokens, ld = self._coupling(bool(spatial[0]), tokens, encoder, idx, inverse, rows,
-                                            guidance)
+                couple = lambda t: self._coupling(bool(spatial[0]), t, encoder, idx, inverse,
+                                                  rows, guidance)
             else:
-                tokens, ld = jax.lax.cond(
+                couple = lambda t: jax.lax.cond(
                     is_spatial,
                     lambda t: self._coupling(True, t, encoder, idx, inverse, rows, guidance),
                     lambda t: self._coupling(False, t, encoder, idx, inverse, rows, guidance),
-                    tokens)
-            return (tokens, logdet + ld), (tokens if path else None)
+                    t)
+            tokens, ld, values = self._step(tokens, layer_pre, couple, inverse, init)
+            return (tokens, logdet + ld), ((tokens if path else None), (values if init else None))
 
         if cfg.remat:
             step = jax.checkpoint(step, policy=getattr(jax.checkpoint_policies, cfg.remat_policy))
-        (tokens, logdet), steps = jax.lax.scan(
-            step, (tokens, logdet), (encoder_states, jnp.asarray(spatial), jnp.asarray(index)),
+        (tokens, logdet), (steps, values) = jax.lax.scan(
+            step, (tokens, logdet),
+            (encoder_states, jnp.asarray(spatial), jnp.asarray(index), pre),
             reverse=inverse, unroll=min(unroll or cfg.scan_unroll, cfg.num_couplings))
+        if init:
+            return tokens, logdet, values
         return (tokens, logdet, steps) if path else (tokens, logdet)
 
     # -- public -----------------------------------------------------------------------------
     def _run(self, x, mode: str, unroll: int | None = None, rows=None, guidance=None):
-        """mode 'forward' | 'inverse' -> (images, logdet); 'path' -> (N+1, B, H, W, C).
+        """mode 'forward' | 'inverse' -> (images, logdet); 'path' -> (N+1, B, H, W, C);
+        'actnorm_init' -> stacked data-dependent ActNorm (bias, log_scale).
         `rows`: class-embedding rows; `guidance`: classifier-free guidance weight or None."""
         cfg = self.config
         tokens = patchify(jnp.asarray(x, jnp.float32), cfg.patch_size)
         to_images = lambda t: unpatchify(t, cfg.patch_size, cfg.image_shape)
+        if mode == "actnorm_init":
+            return self._flow(tokens, inverse=False, unroll=unroll, rows=rows, init=True)[2]
         if mode == "path":
             _, _, steps = self._flow(tokens, inverse=False, path=True, unroll=unroll, rows=rows)
             return jax.vmap(to_images)(jnp.concatenate([tokens[None], steps]))
@@ -219,3 +284,15 @@ class Jet(nnx.Module):
     def forward_path(self, x, labels=None):
         """(N+1, B, H, W, C): the input, then the image after each coupling (for figures)."""
         return dispatch(self, x, "x", "path", labels)
+
+    def initialize_actnorm(self, x, labels=None) -> None:
+        """Glow's data-dependent initialisation: set every ActNorm so that the batch `x`
+        (model space) leaves it with zero mean and unit variance per patch feature, each layer
+        seeing the output of the ones before it; then mark the model initialised (the flag is
+        saved in checkpoints, so a resumed run is not re-initialised)."""
+        if self.actnorm is None:
+            raise ValueError("initialize_actnorm needs a Jet built with actnorm=True")
+        values = dispatch(self, x, "x", "actnorm_init", labels)
+        for variable, value in zip((self.actnorm.bias, self.actnorm.log_scale), values):
+            variable.value = jax.device_put(value, variable.value.sharding)
+        self.actnorm.initialized.value = jnp.array(True)

@@ -27,8 +27,13 @@ def dequantize(key, images, levels: int = 256):
     if isinstance(images, np.ndarray) and images.size and (images.min() < 0 or images.max() >= levels):
         raise ValueError(f"images must hold integers in [0, {levels}) for levels={levels}, "
                          f"got values in [{images.min()}, {images.max()}]")
-    v = jnp.asarray(images, jnp.float32)
-    return _to_model_space(v + jax.random.uniform(key, v.shape, jnp.float32), levels)
+    return add_noise(images, jax.random.uniform(key, jnp.shape(images), jnp.float32), levels)
+
+
+def add_noise(images, u, levels: int = 256):
+    """ints in [0, levels) plus noise u in [0, 1) -> model space, as `dequantize` maps them
+    (the noise may come from a learned distribution, see jetbook.dequantization)."""
+    return _to_model_space(jnp.asarray(images, jnp.float32) + u, levels)
 
 
 def bin_centres(images, levels: int = 256):
@@ -64,3 +69,16 @@ def bits_per_dim(z, logdet, levels: int = 256):
 def gaussian_nll(z):
     """(B,) -log N(z; 0, I) in nats, summed over every non-batch axis."""
     return 0.5 * jnp.sum(z.reshape(z.shape[0], -1) ** 2 + math.log(2 * math.pi), axis=-1)
+
+
+def importance_weighted_bpd(bounds, num_dims: int):
+    """(K, B) single-sample bounds in bits/dim (K noise draws per image) -> (B,) the
+    importance-weighted bound -logmeanexp_k(-bound_k), in bits/dim: log p(x) >=
+    logmeanexp_k [log p(x + u_k) - log q(u_k | x)]. Never above the mean of the K bounds;
+    K = 1 gives the one bound back."""
+    bounds = jnp.asarray(bounds, jnp.float32)
+    if bounds.ndim != 2:
+        raise ValueError(f"bounds must have shape (K samples, B images), got {bounds.shape}")
+    nats = bounds * (num_dims * math.log(2))
+    log_mean = jax.scipy.special.logsumexp(-nats, axis=0) - math.log(bounds.shape[0])
+    return -log_mean / (num_dims * math.log(2))

@@ -23,12 +23,13 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
-from jetbook import checkpoints, data
+from jetbook import checkpoints, data, dequantization
 from jetbook.conditioning import drop_labels
 from jetbook.config import JetConfig, TrainConfig
 from jetbook.images import save_image_grid
 from jetbook.jet import Jet
-from jetbook.likelihood import bits_per_dim, dequantize
+from jetbook.dequantization import augmentation, bound_bpd, dequantize_noise, draw_noise
+from jetbook.likelihood import importance_weighted_bpd
 from jetbook.models import build_model
 from jetbook.sampling import sample
 from jetbook.sharding import DeviceMesh, local_rows
@@ -63,22 +64,14 @@ def _training_labels(model, labels, key):
     return drop_labels(jax.random.fold_in(key, 1), labels, model.config.label_dropout)
 
 
-def model_inputs(key, images, levels: int, noise_sigma: float = 0.0):
-    """Dequantized `images`, plus N(0, noise_sigma^2) in model units when noise_sigma > 0
-    (noise augmentation: smoother data, better samples after `sampling.denoise`, and bits/dim
-    that are then of the noisy data). noise_sigma = 0 is plain `dequantize`, exactly."""
-    x = dequantize(key, images, levels)
-    if noise_sigma:                       # a static number: sigma 0 traces today's graph
-        x = x + noise_sigma * jax.random.normal(jax.random.fold_in(key, 2), x.shape, x.dtype)
-    return x
-
-
 def loss_fn(model: Jet, images, key, levels: int, labels=None, noise_sigma: float = 0.0):
-    """Mean bits/dim of uint8 `images` under fresh dequantisation noise (conditional models:
-    given `labels`, a share of them hidden by label dropout)."""
-    z, logdet = model(model_inputs(key, images, levels, noise_sigma),
-                      _training_labels(model, labels, key))
-    return bits_per_dim(z, logdet, levels).mean()
+    """Mean bits/dim of uint8 `images` under fresh dequantisation noise, uniform or from the
+    model's learned dequantizer (then the variational bound), plus N(0, noise_sigma^2) noise
+    augmentation when noise_sigma > 0 (conditional models: given `labels`, a share of them
+    hidden by label dropout)."""
+    noise = draw_noise(model, key, images.shape)
+    return bound_bpd(model, images, noise, levels, _training_labels(model, labels, key),
+                     augmentation(key, images.shape, noise_sigma)).mean()
 
 
 def loss_and_grads(model: Jet, images, key, levels: int, microbatches: int = 1, labels=None,
@@ -88,15 +81,17 @@ def loss_and_grads(model: Jet, images, key, levels: int, microbatches: int = 1, 
     set k times smaller (on a CPU a slice's activations then stay in cache)."""
     if microbatches == 1:
         return nnx.value_and_grad(loss_fn)(model, images, key, levels, labels, noise_sigma)
-    x = model_inputs(key, images, levels, noise_sigma)    # the very noise loss_fn draws
-    slices = x.reshape(microbatches, -1, *x.shape[1:])    # (k, B/k, H, W, C)
+    noise = draw_noise(model, key, images.shape)          # the very noise loss_fn draws
+    extra = augmentation(key, images.shape, noise_sigma)
+    in_slices = lambda a: a.reshape(microbatches, -1, *a.shape[1:])    # (k, B/k, ...)
+    slices = jax.tree.map(in_slices, (images, noise, extra))
     labels = _training_labels(model, labels, key)
     label_slices = None if labels is None else labels.reshape(microbatches, -1)
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
-    def slice_bits(p, xs, ls):
-        z, logdet = nnx.merge(graphdef, p, rest)(xs, ls)
-        return bits_per_dim(z, logdet, levels).sum()
+    def slice_bits(p, batch, ls):
+        images, noise, extra = batch
+        return bound_bpd(nnx.merge(graphdef, p, rest), images, noise, levels, ls, extra).sum()
 
     def add_slice(total, batch):
         return jax.tree.map(jnp.add, total, jax.value_and_grad(slice_bits)(params, *batch)), None
@@ -128,7 +123,8 @@ def build_model_and_optimizer(model_config: JetConfig, train_config: TrainConfig
     With a `mesh`, both are created inside one jit, straight into their shardings: a model too
     large for one device is never materialised whole."""
     def build():
-        model = build_model(model_config, nnx.Rngs(train_config.seed))
+        rngs = nnx.Rngs(train_config.seed)
+        model = dequantization.attach(build_model(model_config, rngs), train_config, rngs)
         optimizer = nnx.Optimizer(model, make_optimizer(train_config), wrt=nnx.Param)
         if mesh is not None:
             for part in (model, optimizer):
@@ -140,23 +136,54 @@ def build_model_and_optimizer(model_config: JetConfig, train_config: TrainConfig
 
 @nnx.jit(static_argnames=("levels", "noise_sigma"))
 def _eval_bpd(model: Jet, images, key, levels: int, labels=None, noise_sigma: float = 0.0):
-    z, logdet = model(model_inputs(key, images, levels, noise_sigma), labels)
-    return bits_per_dim(z, logdet, levels)
+    return bound_bpd(model, images, draw_noise(model, key, images.shape), levels, labels,
+                     augmentation(key, images.shape, noise_sigma))
+
+
+def sample_bounds(model: Jet, images, key, levels: int, samples: int, labels=None,
+                  noise_sigma: float = 0.0):
+    """(samples, B) single-draw bounds in bits/dim; draw 0 uses `key` itself (the draw of a
+    one-sample evaluation), draw k > 0 `fold_in(key, k)`."""
+    keys = [key] + [jax.random.fold_in(key, k) for k in range(1, samples)]
+    return jnp.stack([_eval_bpd(model, images, k, levels, labels, noise_sigma) for k in keys])
 
 
 def evaluate(model: Jet, images: np.ndarray, levels: int, batch_size: int, seed: int = 0,
-             labels: np.ndarray | None = None, noise_sigma: float = 0.0) -> float:
+             labels: np.ndarray | None = None, samples: int = 1, noise_sigma: float = 0.0) -> float:
     """Mean bits/dim over `images`, with fixed dequantisation noise so evals are comparable
-    (conditional models: given their `labels`; noise_sigma > 0: of the noisy images)."""
+    (conditional models: given their `labels`; noise_sigma > 0: of the noisy images). For a
+    model with a learned dequantizer it is the variational bound. `samples` K > 1 gives the
+    importance-weighted bound over K noise draws per image instead (tighter; K = 1 is the
+    plain bound)."""
     if len(images) == 0:
         raise ValueError("evaluate needs at least one image")
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be a positive int, got {samples!r}")
     key, total = jax.random.key(seed), 0.0
+    dims = math.prod(images.shape[1:])
     for start in range(0, len(images), batch_size):
         batch = jnp.asarray(images[start:start + batch_size])
         batch_labels = None if labels is None else jnp.asarray(labels[start:start + batch_size])
-        total += float(_eval_bpd(model, batch, jax.random.fold_in(key, start), levels,
-                                 batch_labels, noise_sigma).sum())
+        batch_key = jax.random.fold_in(key, start)
+        if samples == 1:
+            bpd = _eval_bpd(model, batch, batch_key, levels, batch_labels, noise_sigma)
+        else:
+            bpd = importance_weighted_bpd(sample_bounds(model, batch, batch_key, levels, samples,
+                                                        batch_labels, noise_sigma), dims)
+        total += float(bpd.sum())
     return total / len(images)
+
+
+def _initialize_actnorm(model, first_batch: Callable, key, levels: int) -> None:
+    """Glow's data-dependent ActNorm initialisation on the first dequantised batch
+    (`first_batch()` -> (images, labels)), once per run: a resumed run restores the
+    checkpoint's `initialized` flag and skips it."""
+    actnorm = getattr(model, "actnorm", None)
+    if actnorm is None or bool(actnorm.initialized[...]):
+        return
+    images, labels = first_batch()
+    x, _ = dequantize_noise(model, images, draw_noise(model, key, images.shape), levels)
+    model.initialize_actnorm(x, labels)
 
 
 def _append_jsonl(path: pathlib.Path, record: dict) -> None:
@@ -238,8 +265,9 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
             source, data.batch_indices(len(source), step, tc.batch_size, tc.seed)[rows],
             tc.dataset)), None)
 
-    step_fn = nnx.cached_partial(train_step, model, optimizer)
     noise_key = jax.random.key(tc.seed + 1)
+    _initialize_actnorm(model, lambda: next_batch(0), jax.random.fold_in(noise_key, 1), levels)
+    step_fn = nnx.cached_partial(train_step, model, optimizer)
     record, last_good, t_last, n_since = {}, start, time.perf_counter(), 0
     emit = lambda r: (_append_jsonl(metrics_path, r) if jax.process_index() == 0 else None,
                       callback(r) if callback else None)
@@ -270,11 +298,15 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
             t_last, n_since = now, 0
             if is_eval:
                 record["test_bpd"] = evaluate(model, test_images, levels, tc.batch_size, tc.seed + 2,
-                                              test_labels, tc.noise_sigma)
+                                              test_labels, noise_sigma=tc.noise_sigma)
+                if tc.eval_samples > 1:
+                    record["test_iw_bpd"] = evaluate(model, test_images, levels, tc.batch_size,
+                                                     tc.seed + 2, test_labels, tc.eval_samples,
+                                                     tc.noise_sigma)
                 if train_subset is not None:
                     record["train_eval_bpd"] = evaluate(model, train_subset, levels, tc.batch_size,
                                                         tc.seed + 2, train_subset_labels,
-                                                        tc.noise_sigma)
+                                                        noise_sigma=tc.noise_sigma)
                 if jax.process_index() == 0:
                     save_sample_grid(model, workdir / "samples" / f"step_{step:07d}.png", levels,
                                      tc.num_samples, tc.sample_temperature, tc.seed + 3,
