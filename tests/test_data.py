@@ -16,12 +16,29 @@ def test_digits_split_shapes_and_levels():
 def test_patches_are_real_disjoint_and_deterministic():
     train, test = jb.load_dataset("patches", "train"), jb.load_dataset("patches", "test")
     assert train.shape == (20000, 32, 32, 3) and test.shape == (2000, 32, 32, 3)
-    assert set(data.PATCH_PHOTOS["train"]).isdisjoint(data.PATCH_PHOTOS["test"])
     np.testing.assert_array_equal(jb.load_dataset("patches", "test"), test)
     assert not np.array_equal(jb.load_dataset("patches", "test", seed=1), test)
     train_keys = {crop.tobytes() for crop in train}
     assert not any(crop.tobytes() in train_keys for crop in test)
     assert train.std() > 30                      # photographs, not flat or synthetic fills
+
+
+def test_patches_split_by_source_photo():
+    photos = {split: [data._photo(s) for s in data.PATCH_PHOTOS[split]] for split in data.SPLITS}
+    assert all(p.dtype == np.uint8 and p.ndim == 3 and p.shape[2] == 3 for ps in photos.values() for p in ps)
+    # no photo twice, under any name (skimage's `cat` is `chelsea`): compare the pixels
+    keys = [p.tobytes() for split in data.SPLITS for p in photos[split]]
+    assert len(set(keys)) == len(keys)
+    summary = data.patch_summary()
+    for split in data.SPLITS:
+        crops, origins = jb.load_dataset("patches", split), data.patch_origins(split)
+        # every crop was cut where it says, from a photo of its own split only
+        for crop, (photo, row, col) in zip(crops[::97], origins[::97]):
+            np.testing.assert_array_equal(crop, photos[split][photo][row:row + 32, col:col + 32])
+        counts = np.bincount(origins[:, 0], minlength=len(photos[split]))
+        assert counts.min() > 0 and counts.max() - counts.min() <= 1      # every photo used
+        assert summary[split]["photos"] == len(photos[split])
+        assert summary[split]["crops"] == len(crops) == sum(summary[split]["per_photo"].values())
 
 
 def test_batch_at_is_pure_and_covers_each_epoch():
