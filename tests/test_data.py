@@ -79,20 +79,20 @@ def test_baselines():
     bpd = baselines.independent_pixel_bpd(train, test, 17)
     assert 2.3 < bpd < 2.5                                      # the 2.41 the issue quotes
     noise = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
-    assert baselines.png_bpd(noise) > 8.0                       # incompressible
-    assert baselines.png_bpd(np.zeros((4, 16, 16, 3), np.uint8)) < 1.0
+    assert baselines.codec_bpd(noise) > 8.0                       # incompressible
+    assert baselines.codec_bpd(np.zeros((4, 16, 16, 3), np.uint8)) < 1.0
 
 
 def test_png_one_file_and_container_overhead():
     rng = np.random.default_rng(0)
     crops = (rng.integers(0, 4, (6, 32, 32, 3)) * 60).astype(np.uint8)
-    per_file, one_file = baselines.png_bpd(crops), baselines.png_bpd(crops, one_file=True)
+    per_file, one_file = baselines.codec_bpd(crops), baselines.codec_bpd(crops, one_file=True)
     container = baselines.png_container_bpd(crops)
     # signature 8 + IHDR 25 + IEND 12 + IDAT framing 12 bytes, at least, per 32x32x3 crop
     assert container >= 8 * (8 + 25 + 12 + 12) / (32 * 32 * 3)
     assert one_file < per_file                            # one file pays the container once
     with pytest.raises(ValueError, match="images must be uint8"):
-        baselines.png_bpd(crops.astype(np.float32))
+        baselines.codec_bpd(crops.astype(np.float32))
 
 
 def test_read_rows_crops_and_pads_like_tf_data():
