@@ -65,20 +65,22 @@ def _flat(state: nnx.State) -> dict:
     return {jax.tree_util.keystr(path, simple=True, separator="/"): leaf for path, leaf in leaves}
 
 
-def _build_abstract(meta: dict):
+def _build_abstract(meta: dict, changes: dict):
     from jetbook.config import from_dict
     from jetbook.models import build_model, config_class
-    config = from_dict(config_class(meta["model_kind"]), meta["model"])
+    config = from_dict(config_class(meta["model_kind"]), meta["model"]).replace(**changes)
     return nnx.eval_shape(lambda: build_model(config, nnx.Rngs(0)))
 
 
-def pretrained(name: str):
+def pretrained(name: str, **changes):
     """The shipped trained model NAME (a Jet or TarFlow), e.g. "digits" or "patches".
 
-    Arrays are checked against the model its config builds (names, shapes, dtypes), so a file
-    that does not fit fails loudly instead of loading half a model."""
+    `changes` replace config fields that leave the arrays as they are, e.g. scan_unroll=1: the
+    same numbers up to rounding, and a notebook's first calls compile several times faster.
+    Arrays are checked against the model the config builds (names, shapes, dtypes), so a file
+    or a change that does not fit fails loudly instead of loading half a model."""
     meta = info(name)
-    graphdef, state = nnx.split(_build_abstract(meta))
+    graphdef, state = nnx.split(_build_abstract(meta, changes))
     with np.load(WEIGHTS / f"{name}.npz", allow_pickle=False) as arrays:
         stored = dict(arrays)
     want = _flat(state)

@@ -45,6 +45,9 @@ def test_export_then_load_gives_the_same_model(tmp_path, monkeypatch):
     np.savez(tmp_path / "weights" / "digits.npz", **{**arrays, key: arrays[key][..., :1]})
     with pytest.raises(ValueError, match=f"array {key} is"):
         jb.pretrained("digits")
+    np.savez(tmp_path / "weights" / "digits.npz", **arrays)
+    with pytest.raises(ValueError, match="the config needs|do not match its config"):
+        jb.pretrained("digits", num_couplings=4)          # a change that needs other arrays
 
 
 def test_unknown_name_lists_the_shipped_ones():
