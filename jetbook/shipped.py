@@ -42,7 +42,7 @@ RECIPES = {
     "tarflow_digits": "jetbook train --preset tarflow_digits --steps 600 "
                       "--out runs/pretrained-tarflow_digits",
     "patches": "jetbook train --preset patches --steps 60000 --set eval_every=1000 "
-               "--set checkpoint_every=500 --out runs/pretrained-patches",
+               "--set checkpoint_every=50 --out runs/pretrained-patches",
 }
 
 
@@ -134,10 +134,13 @@ def machine() -> dict:
             "jax": jax.__version__}
 
 
-def export(run_dir, name: str, *, eval_examples: int | None = None) -> dict:
+def export(run_dir, name: str, *, eval_examples: int | None = None, note: str = "",
+           command: str | None = None) -> dict:
     """Write jetbook/weights/NAME.npz and NAME.json from the newest checkpoint of `run_dir`,
     after measuring its held-out bpd on the test split (the first `eval_examples` images, all
-    by default). Returns the JSON record."""
+    by default). `command` is what trained `run_dir` (default: RECIPES[name]); `note` is kept in
+    the record (say where the run came from if it is not the recipe's own folder). Returns the
+    JSON record."""
     from jetbook import baselines, checkpoints, data
     from jetbook.config import to_dict
     from jetbook.models import kind_of
@@ -149,7 +152,8 @@ def export(run_dir, name: str, *, eval_examples: int | None = None) -> dict:
     test = data.load_dataset(tc.dataset, "test")
     examples = len(test) if eval_examples is None else min(eval_examples, len(test))
     meta = {"name": name, "model_kind": kind_of(model_config), "model": to_dict(model_config),
-            "dataset": tc.dataset, "command": RECIPES[name], "steps": step,
+            "dataset": tc.dataset, "command": command or RECIPES[name], "run_dir": str(run_dir),
+            "note": note, "steps": step,
             "planned_steps": tc.steps, "batch_size": tc.batch_size,
             "train_seconds": round(_train_seconds(run_dir, tc.batch_size), 1),
             "parameters": int(sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))),
@@ -185,6 +189,8 @@ def table() -> str:
                      f"{m['independent_pixel_bpd']:.4f} | {m['steps']} of {m['planned_steps']} | "
                      f"{m['train_seconds'] / 60:.0f} min | {m['parameters']:,} | "
                      f"{m['npz_bytes'] / 2**20:.1f} MiB | `{m['command']}` |")
+    lines += [""] + [f"- `{name}`: {info(name)['note']}" for name in available()
+                     if info(name).get("note")]
     for name in available():
         m = info(name)
         if "codecs" in m:            # the codecs on the very test crops the model was scored on
@@ -204,10 +210,13 @@ def main(argv=None) -> int:
     ex.add_argument("run_dir")
     ex.add_argument("--name", required=True, choices=sorted(RECIPES))
     ex.add_argument("--eval-examples", type=int, help="score only the first N test images")
+    ex.add_argument("--note", default="", help="kept in NAME.json, e.g. where the run came from")
+    ex.add_argument("--trained-by", help="the command that trained RUN_DIR (default: the recipe)")
     sub.add_parser("table", help="print the shipped models as a Markdown table")
     args = parser.parse_args(argv)
     if args.command == "export":
-        meta = export(args.run_dir, args.name, eval_examples=args.eval_examples)
+        meta = export(args.run_dir, args.name, eval_examples=args.eval_examples, note=args.note,
+                      command=args.trained_by)
         print(json.dumps({k: meta[k] for k in ("name", "steps", "test_bpd", "npz_bytes")}))
     else:
         print(table())

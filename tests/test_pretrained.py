@@ -57,8 +57,8 @@ def test_unknown_name_lists_the_shipped_ones():
         shipped.export("runs/none", "mnist")
 
 
-def test_every_recipe_is_shipped():
-    assert set(shipped.available()) == set(shipped.RECIPES)
+def test_the_required_models_are_shipped_and_each_has_a_recipe():
+    assert {"digits", "patches"} <= set(shipped.available()) <= set(shipped.RECIPES)
 
 
 @pytest.mark.parametrize("name", shipped.available())
@@ -66,8 +66,9 @@ def test_shipped_model_reproduces_its_documented_bpd(name):
     meta = shipped.info(name)
     assert abs(shipped.evaluate_shipped(name) - meta["test_bpd"]) < 0.01
     assert meta["npz_bytes"] < 16 * 2**20
-    if meta["dataset"] == "digits":                 # clearly better than pixels on their own
+    if name == "digits":                  # the goal: clearly better than pixels alone
         assert meta["test_bpd"] < meta["independent_pixel_bpd"] - 0.05
+    assert meta["test_bpd"] < meta["independent_pixel_bpd"] + 0.5       # a trained model
 
 
 def test_cli_samples_a_shipped_model_without_training(tmp_path, capsys):
