@@ -95,8 +95,7 @@ train_config = jb.get_preset("digits").train
 if jb.quick_mode():
     # Unrolling the layer loop makes each step faster but compiling slower: worth it for a
     # long run, not for a few dozen steps. The numbers it computes are the same either way.
-    # Quick mode also trains a 4-coupling Jet: it compiles in a fraction of the time.
-    model_config = model_config.replace(scan_unroll=1, num_couplings=4)
+    model_config = model_config.replace(scan_unroll=1)
 
 x_test = jb.dequantize(jax.random.key(0), test_images, LEVELS)      # the test set in model space
 uniform_bpd = math.log2(LEVELS)
@@ -280,7 +279,7 @@ for b2, losses in b2_losses.items():
 # The loss curve below updates while training runs (the `callback` is called with each
 # logged record). The full budget takes several minutes on a 2-core CPU and trains the
 # shipped model's twin (the shipped one ran the same preset, see its command above); quick
-# mode trains a smaller Jet for a few seconds only, enough to see the loss fall.
+# mode trains for a few seconds only, enough to see the loss fall.
 
 # %%
 STEPS = jb.budget(train_config.steps, 40)
