@@ -8,7 +8,8 @@ Three kinds of code live here:
   components Jet leaves out: `actnorm`, `dense` (invertible dense layer), `cnn` (a
   convolutional conditioner), `dequantization` (uniform or learned noise, the bound);
 - training and tools: `data`, `train`, `sharding`, `checkpoints`, `images`, `baselines`,
-  `cli` (`jetbook train | eval | sample`), `bench` (`python -m jetbook.bench`);
+  `cli` (`jetbook train | eval | sample`), `bench` (`python -m jetbook.bench`), and
+  `shipped` (trained models shipped in the package: `jb.pretrained("digits")`);
 - teaching aids, in `jetbook.teaching`: `toys`, `plots`, `widgets`, `exercises`, `checks`,
   `runtime` (quick mode), `student`. They are reachable as `jb.toys`, `jb.plots`, ... too.
 
@@ -29,12 +30,12 @@ _EXPORTS = {
     "sample": "sampling",
     "load_dataset": "data",
     "train_and_evaluate": "train",
-    "load_model": "checkpoints",
+    "load_model": "checkpoints", "pretrained": "shipped",
     "budget": "teaching.runtime", "quick_mode": "teaching.runtime",
 }
 _MODULES = ("config", "patches", "splits", "coupling", "vit", "jet", "tarflow", "models",
             "actnorm", "dense", "cnn", "dequantization",
-            "conditioning", "bayes", "compare", "likelihood", "sampling", "data", "train", "sharding", "checkpoints", "images", "baselines", "cli", "bench",
+            "conditioning", "bayes", "compare", "likelihood", "sampling", "data", "train", "sharding", "checkpoints", "images", "baselines", "cli", "bench", "shipped",
             "teaching")
 _TEACHING = ("toys", "plots", "widgets", "exercises", "checks", "runtime", "student")
 

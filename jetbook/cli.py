@@ -5,6 +5,7 @@
     jetbook train --preset cifar10 --set vit_dtype=bfloat16 --batch 256 --out gs://...
     jetbook eval --out runs/digits
     jetbook sample --out runs/digits --temperature 0.8 --n 64
+    jetbook sample --pretrained digits --png grid.png   # a shipped model: no training at all
 """
 from __future__ import annotations
 
@@ -90,13 +91,23 @@ def cmd_eval(args) -> dict:
 
 
 def cmd_sample(args) -> dict:
-    from jetbook import checkpoints, data
+    from jetbook import checkpoints, data, shipped
     from jetbook.train import save_sample_grid
-    _, tc = checkpoints.read_run_config(args.out)
-    model, step = checkpoints.load_checkpoint(args.out)
-    path = pathlib.Path(args.png or pathlib.Path(args.out) / f"samples_T{args.temperature:g}.png")
-    save_sample_grid(model, path, data.levels_of(tc.dataset), args.n, args.temperature, args.seed,
-                     tc.noise_sigma)              # a run trained on noisy data: denoised samples
+    if (args.out is None) == (args.pretrained is None):
+        raise ValueError("give either --out RUN_DIR (a run folder written by `jetbook train`) or "
+                         f"--pretrained NAME (a shipped model: {list(shipped.available())})")
+    if args.pretrained:
+        model, meta = shipped.pretrained(args.pretrained), shipped.info(args.pretrained)
+        dataset, step, sigma = meta["dataset"], meta["steps"], 0.0
+        default = pathlib.Path(f"samples_{args.pretrained}_T{args.temperature:g}.png")
+    else:
+        _, tc = checkpoints.read_run_config(args.out)
+        model, step = checkpoints.load_checkpoint(args.out)
+        dataset, sigma = tc.dataset, tc.noise_sigma    # trained on noisy data: denoised samples
+        default = pathlib.Path(args.out) / f"samples_T{args.temperature:g}.png"
+    path = pathlib.Path(args.png or default)
+    save_sample_grid(model, path, data.levels_of(dataset), args.n, args.temperature, args.seed,
+                     sigma)
     print(f"wrote {args.n} samples at temperature {args.temperature:g} (step {step}) to {path}")
     return {"png": str(path)}
 
@@ -123,12 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", required=True, help="run folder written by `jetbook train`")
     ev.add_argument("--split", default="test", choices=["train", "test"])
     ev.add_argument("--limit", type=int, help="evaluate only the first N images")
-    sa = sub.add_parser("sample", help="a PNG grid of samples from a trained run")
-    sa.add_argument("--out", required=True, help="run folder written by `jetbook train`")
+    sa = sub.add_parser("sample", help="a PNG grid of samples from a trained run or a shipped model")
+    sa.add_argument("--out", help="run folder written by `jetbook train`")
+    sa.add_argument("--pretrained", metavar="NAME", help="a shipped trained model instead (see "
+                                                           "jetbook.shipped.available())")
     sa.add_argument("--temperature", type=float, default=1.0)
     sa.add_argument("--n", type=int, default=64)
     sa.add_argument("--seed", type=int, default=0)
-    sa.add_argument("--png", help="output path (default OUT/samples_T<temperature>.png)")
+    sa.add_argument("--png", help="output path (default OUT/samples_T<temperature>.png, or "
+                                  "samples_NAME_T<temperature>.png with --pretrained)")
     return parser
 
 

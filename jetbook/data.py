@@ -16,11 +16,14 @@ OFFLINE = ("digits", "patches")
 TFDS_NAMES = ("cifar10", "imagenet_resized/32x32", "imagenet_resized/64x64",
                "downsampled_imagenet/32x32", "downsampled_imagenet/64x64")
 SPLITS = ("train", "test")
-# photographs only (no logos, charts, phantoms); test photos never appear in train
+# Every real colour photograph the installed packages bundle (offline): no logos, icons,
+# colour wheels, charts or phantoms. Split by source photo, so test crops come from photos the
+# model never saw; the two motorcycle frames (one scene, two viewpoints) share a split.
 PATCH_PHOTOS = {
     "train": ("skimage:astronaut", "skimage:coffee", "skimage:rocket", "skimage:hubble_deep_field",
-              "skimage:immunohistochemistry", "sklearn:china.jpg"),
-    "test": ("skimage:chelsea", "sklearn:flower.jpg"),
+              "skimage:immunohistochemistry", "skimage:retina", "skimage:stereo_motorcycle/left",
+              "skimage:stereo_motorcycle/right", "sklearn:china.jpg"),
+    "test": ("skimage:chelsea", "sklearn:flower.jpg", "matplotlib:grace_hopper.jpg"),
 }
 PATCH_COUNTS = {"train": 20000, "test": 2000}
 PATCH_SIZE = 32
@@ -64,27 +67,58 @@ def _digits_with_labels(split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _photo(source: str) -> np.ndarray:
+    """One bundled photograph, uint8 (H, W, 3), from its "package:name" in PATCH_PHOTOS."""
     package, name = source.split(":")
     if package == "skimage":
         import skimage.data
-        return getattr(skimage.data, name)()
-    from sklearn.datasets import load_sample_image
-    return load_sample_image(name)
+        name, _, frame = name.partition("/")
+        photo = getattr(skimage.data, name)()
+        return photo[("left", "right").index(frame)] if frame else photo
+    if package == "sklearn":
+        from sklearn.datasets import load_sample_image
+        return load_sample_image(name)
+    import matplotlib.cbook
+    from PIL import Image
+    with Image.open(matplotlib.cbook.get_sample_data(name, asfileobj=False)) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 @functools.lru_cache(maxsize=None)
-def _patches(split: str, seed: int) -> np.ndarray:
+def _patches(split: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(crops uint8 (N, 32, 32, 3), origins int (N, 3)): each crop's photo index in
+    PATCH_PHOTOS[split], top row and left column. Every photo gives the same number of crops
+    (the first few one more), so the two large, mostly dark ones (a retina scan, the Hubble deep
+    field) do not outweigh the everyday scenes; then the crops are shuffled."""
     photos = [_photo(s) for s in PATCH_PHOTOS[split]]
-    areas = np.array([p.shape[0] * p.shape[1] for p in photos], float)
-    counts = np.floor(PATCH_COUNTS[split] * areas / areas.sum()).astype(int)
-    counts[0] += PATCH_COUNTS[split] - counts.sum()
+    counts = np.full(len(photos), PATCH_COUNTS[split] // len(photos))
+    counts[:PATCH_COUNTS[split] % len(photos)] += 1
     rng = np.random.default_rng([seed, SPLITS.index(split)])
-    crops = []
-    for photo, count in zip(photos, counts):
+    crops, origins = [], []
+    for index, (photo, count) in enumerate(zip(photos, counts)):
         rows = rng.integers(0, photo.shape[0] - PATCH_SIZE + 1, count)
         cols = rng.integers(0, photo.shape[1] - PATCH_SIZE + 1, count)
         crops += [photo[r:r + PATCH_SIZE, c:c + PATCH_SIZE] for r, c in zip(rows, cols)]
-    return np.stack(crops).astype(np.uint8)[rng.permutation(len(crops))]
+        origins.append(np.stack([np.full(count, index), rows, cols], axis=1))
+    order = rng.permutation(len(crops))
+    return np.stack(crops).astype(np.uint8)[order], np.concatenate(origins)[order]
+
+
+def patch_origins(split: str, seed: int = 0) -> np.ndarray:
+    """Where each crop of `load_dataset("patches", split, seed=seed)` was cut: int (N, 3) rows of
+    (index into PATCH_PHOTOS[split], top row, left column)."""
+    check_name("patches", split)
+    return _patches(split, seed)[1].copy()
+
+
+def patch_summary(seed: int = 0) -> dict:
+    """{split: {"photos": number of source photos, "crops": number of crops, "per_photo":
+    {photo: crops}}}: what the `patches` splits hold, for notebooks and the README."""
+    summary = {}
+    for split in SPLITS:
+        counts = np.bincount(_patches(split, seed)[1][:, 0], minlength=len(PATCH_PHOTOS[split]))
+        summary[split] = {"photos": len(PATCH_PHOTOS[split]), "crops": int(counts.sum()),
+                          "per_photo": dict(zip(PATCH_PHOTOS[split], counts.tolist()))}
+    return summary
 
 
 def load_dataset(name: str, split: str = "train", *, seed: int = 0, data_dir=None,
@@ -101,7 +135,7 @@ def load_dataset(name: str, split: str = "train", *, seed: int = 0, data_dir=Non
     if name == "digits":
         return _digits_with_labels(split)[0].copy()
     if name == "patches":
-        return _patches(split, seed).copy()
+        return _patches(split, seed)[0].copy()
     _tf()
     import tensorflow_datasets as tfds
     builder = tfds.builder(name, data_dir=data_dir)

@@ -16,12 +16,29 @@ def test_digits_split_shapes_and_levels():
 def test_patches_are_real_disjoint_and_deterministic():
     train, test = jb.load_dataset("patches", "train"), jb.load_dataset("patches", "test")
     assert train.shape == (20000, 32, 32, 3) and test.shape == (2000, 32, 32, 3)
-    assert set(data.PATCH_PHOTOS["train"]).isdisjoint(data.PATCH_PHOTOS["test"])
     np.testing.assert_array_equal(jb.load_dataset("patches", "test"), test)
     assert not np.array_equal(jb.load_dataset("patches", "test", seed=1), test)
     train_keys = {crop.tobytes() for crop in train}
     assert not any(crop.tobytes() in train_keys for crop in test)
     assert train.std() > 30                      # photographs, not flat or synthetic fills
+
+
+def test_patches_split_by_source_photo():
+    photos = {split: [data._photo(s) for s in data.PATCH_PHOTOS[split]] for split in data.SPLITS}
+    assert all(p.dtype == np.uint8 and p.ndim == 3 and p.shape[2] == 3 for ps in photos.values() for p in ps)
+    # no photo twice, under any name (skimage's `cat` is `chelsea`): compare the pixels
+    keys = [p.tobytes() for split in data.SPLITS for p in photos[split]]
+    assert len(set(keys)) == len(keys)
+    summary = data.patch_summary()
+    for split in data.SPLITS:
+        crops, origins = jb.load_dataset("patches", split), data.patch_origins(split)
+        # every crop was cut where it says, from a photo of its own split only
+        for crop, (photo, row, col) in zip(crops[::97], origins[::97]):
+            np.testing.assert_array_equal(crop, photos[split][photo][row:row + 32, col:col + 32])
+        counts = np.bincount(origins[:, 0], minlength=len(photos[split]))
+        assert counts.min() > 0 and counts.max() - counts.min() <= 1      # every photo used
+        assert summary[split]["photos"] == len(photos[split])
+        assert summary[split]["crops"] == len(crops) == sum(summary[split]["per_photo"].values())
 
 
 def test_batch_at_is_pure_and_covers_each_epoch():
@@ -62,20 +79,20 @@ def test_baselines():
     bpd = baselines.independent_pixel_bpd(train, test, 17)
     assert 2.3 < bpd < 2.5                                      # the 2.41 the issue quotes
     noise = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
-    assert baselines.png_bpd(noise) > 8.0                       # incompressible
-    assert baselines.png_bpd(np.zeros((4, 16, 16, 3), np.uint8)) < 1.0
+    assert baselines.codec_bpd(noise) > 8.0                       # incompressible
+    assert baselines.codec_bpd(np.zeros((4, 16, 16, 3), np.uint8)) < 1.0
 
 
 def test_png_one_file_and_container_overhead():
     rng = np.random.default_rng(0)
     crops = (rng.integers(0, 4, (6, 32, 32, 3)) * 60).astype(np.uint8)
-    per_file, one_file = baselines.png_bpd(crops), baselines.png_bpd(crops, one_file=True)
+    per_file, one_file = baselines.codec_bpd(crops), baselines.codec_bpd(crops, one_file=True)
     container = baselines.png_container_bpd(crops)
     # signature 8 + IHDR 25 + IEND 12 + IDAT framing 12 bytes, at least, per 32x32x3 crop
     assert container >= 8 * (8 + 25 + 12 + 12) / (32 * 32 * 3)
     assert one_file < per_file                            # one file pays the container once
     with pytest.raises(ValueError, match="images must be uint8"):
-        baselines.png_bpd(crops.astype(np.float32))
+        baselines.codec_bpd(crops.astype(np.float32))
 
 
 def test_read_rows_crops_and_pads_like_tf_data():
