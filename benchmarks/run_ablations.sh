@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The paper's ablations that this version of jetbook supports, small, on this machine's CPUs:
+# The paper's six ablations, small, on this machine's CPUs:
 #
 #   nice -n 19 nohup bash benchmarks/run_ablations.sh > /dev/null 2>&1 &
 #
@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-STUDIES=${STUDIES:-"coupling_ratio pairing_masking depth_tradeoff"}
+STUDIES=${STUDIES:-"coupling_ratio pairing_masking depth_tradeoff vit_vs_cnn actnorm_invdense dequantization"}
 SEEDS=${SEEDS:-3}
 for seeds in $(seq 1 "$SEEDS"); do
     for study in $STUDIES; do

@@ -123,7 +123,8 @@ STUDIES = {study.name: study for study in (
     Study("dequantization", "3.2.6", "digits",
           lambda base: {"uniform": {"dequantization": "uniform",
                                     "num_couplings": base.num_couplings + DEQUANT_FLOW_COUPLINGS},
-                        "variational": {"dequantization": "variational"}}),
+                        "variational": {"dequantization": "variational",
+                                        "dequant_couplings": DEQUANT_FLOW_COUPLINGS}}),
 )}
 
 

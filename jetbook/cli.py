@@ -85,7 +85,8 @@ def cmd_eval(args) -> dict:
     if args.limit:
         images = images[:args.limit]
         labels = None if labels is None else labels[:args.limit]
-    bpd = evaluate(model, images, data.levels_of(tc.dataset), tc.batch_size, tc.seed + 2, labels)
+    bpd = evaluate(model, images, data.levels_of(tc.dataset), tc.batch_size, tc.seed + 2, labels,
+                   noise_sigma=tc.noise_sigma)   # a run trained on noisy data: of noisy images
     print(json.dumps({"step": step, "split": args.split, "examples": len(images), "bpd": bpd}))
     return {"bpd": bpd}
 

@@ -149,7 +149,8 @@ def sample_bounds(model: Jet, images, key, levels: int, samples: int, labels=Non
 
 
 def evaluate(model: Jet, images: np.ndarray, levels: int, batch_size: int, seed: int = 0,
-             labels: np.ndarray | None = None, samples: int = 1, noise_sigma: float = 0.0) -> float:
+             labels: np.ndarray | None = None, *, samples: int = 1,
+             noise_sigma: float = 0.0) -> float:
     """Mean bits/dim over `images`, with fixed dequantisation noise so evals are comparable
     (conditional models: given their `labels`; noise_sigma > 0: of the noisy images). For a
     model with a learned dequantizer it is the variational bound. `samples` K > 1 gives the
@@ -301,8 +302,8 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
                                               test_labels, noise_sigma=tc.noise_sigma)
                 if tc.eval_samples > 1:
                     record["test_iw_bpd"] = evaluate(model, test_images, levels, tc.batch_size,
-                                                     tc.seed + 2, test_labels, tc.eval_samples,
-                                                     tc.noise_sigma)
+                                                     tc.seed + 2, test_labels, samples=tc.eval_samples,
+                                                     noise_sigma=tc.noise_sigma)
                 if train_subset is not None:
                     record["train_eval_bpd"] = evaluate(model, train_subset, levels, tc.batch_size,
                                                         tc.seed + 2, train_subset_labels,
@@ -323,5 +324,6 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
         manager.wait_until_finished()
     if not record.get("test_bpd"):       # resumed at the end: nothing ran, still report
         record = {"step": step, "test_bpd": evaluate(model, test_images, levels, tc.batch_size,
-                                                     tc.seed + 2, test_labels, tc.noise_sigma)}
+                                                     tc.seed + 2, test_labels,
+                                                     noise_sigma=tc.noise_sigma)}
     return model, record

@@ -76,13 +76,10 @@ def test_a_study_needing_a_missing_field_says_which(monkeypatch):
 
 
 @pytest.mark.parametrize("study", sorted(ablate.STUDIES))
-def test_every_study_plans_or_names_its_missing_fields(study):
-    try:
-        runs = ablate.plan(study, 2, 1)
-    except ValueError as err:
-        assert "neither JetConfig nor TrainConfig" in str(err)
-    else:
-        assert len(runs) == 2 * len({r.label for r in runs}) and len({r.label for r in runs}) >= 2
+def test_every_study_plans(study):
+    """All six studies build and check every setting's configs (FLOPs matched where asked)."""
+    runs = ablate.plan(study, 2, 1)
+    assert len(runs) == 2 * len({r.label for r in runs}) and len({r.label for r in runs}) >= 2
 
 
 def test_depth_tradeoff_settings_have_matched_flops_and_a_constant_product():
