@@ -238,17 +238,26 @@ assert all(np.isfinite(r["test_bpd"]) and r["test_bpd"] < 4.8 for r in live_rows
 # records):
 
 # %%
-results_path = pathlib.Path(jb.__file__).parent.parent / "benchmarks" / "jet_vs_tarflow_digits.json"
-if results_path.exists():
-    results = json.loads(results_path.read_text())
+benchmarks_dir = pathlib.Path(jb.__file__).parent.parent / "benchmarks"
+
+
+def show_committed_comparison(filename):
+    """Print a committed comparison with its command, date and machine; check what it shows."""
+    path = benchmarks_dir / filename
+    if not path.exists():
+        print("no results file next to this notebook (installed without the repository)")
+        return None
+    results = json.loads(path.read_text())
     print(results["command"], "|", results["date"], "|", results["machine"]["device"],
           f"{results['machine']['cpu_count']} CPUs")
     show_table(results["models"])
     jet_row, tar_row = results["models"]
     assert abs(jet_row["parameters"] / tar_row["parameters"] - 1) < 0.05     # matched size
     assert jet_row["sample_64_s"] < tar_row["sample_64_s"]                   # parallel inverse
-else:
-    print("no results file next to this notebook (installed without the repository)")
+    return results
+
+
+results = show_committed_comparison("jet_vs_tarflow_digits.json")
 
 # %% [markdown]
 # The same pair on `patches`, 32×32 colour crops of photographs cut into 64 patches of
@@ -259,17 +268,7 @@ else:
 # benchmarks/jet_vs_tarflow_patches.json`:
 
 # %%
-patches_path = results_path.with_name("jet_vs_tarflow_patches.json")
-if patches_path.exists():
-    patch_results = json.loads(patches_path.read_text())
-    print(patch_results["command"], "|", patch_results["date"], "|",
-          patch_results["machine"]["device"], f"{patch_results['machine']['cpu_count']} CPUs")
-    show_table(patch_results["models"])
-    jet_row, tar_row = patch_results["models"]
-    assert abs(jet_row["parameters"] / tar_row["parameters"] - 1) < 0.05     # matched size
-    assert jet_row["sample_64_s"] < tar_row["sample_64_s"]                   # parallel inverse
-else:
-    print("no results file next to this notebook (installed without the repository)")
+patch_results = show_committed_comparison("jet_vs_tarflow_patches.json")
 
 # %% [markdown]
 # Sampling is where the two differ by construction: Jet's inverse is one parallel pass,
@@ -362,7 +361,7 @@ if not jb.quick_mode():
 # The classifiers of the committed comparison (full-size presets, the machine and date above):
 
 # %%
-if results_path.exists():
+if results is not None:
     for r in results["classifiers"]:
         print(f"{r['kind']} ({r['steps']} steps, full size): {r['test_accuracy']:.1%} accuracy, "
               f"{r['test_bpd']:.3f} bpd given the label")
