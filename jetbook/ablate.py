@@ -29,7 +29,7 @@ import subprocess
 import time
 from typing import Callable, Optional
 
-from jetbook.config import JetConfig, TrainConfig
+from jetbook.config import JetConfig, TrainConfig, preset_configs
 
 DEFAULT_SEEDS = 3
 # About a minute per digits run on 2 quiet CPU cores: ~17 s to compile, ~0.2 s a step.
@@ -151,12 +151,6 @@ def _key(setting: dict, seed: int) -> tuple:
 def _as_text(value) -> str:
     """A setting's value as `--set` text (the inverse of config.parse_field)."""
     return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
-
-
-def preset_configs(preset: str, sets) -> tuple:
-    """(model, train) configs of `preset` with `--set`-style 'field=value' changes."""
-    from jetbook.cli import _configs
-    return _configs(argparse.Namespace(preset=preset, set=list(sets), steps=None, batch=None))
 
 
 def _short_run(train: TrainConfig, steps: int, seed: int) -> TrainConfig:

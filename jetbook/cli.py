@@ -15,22 +15,12 @@ import pathlib
 import sys
 import time
 
-from jetbook.config import PRESETS, apply_overrides, get_preset
+from jetbook.config import PRESETS, preset_configs
 
 
 def _configs(args):
     """The preset's model and training configs with --set, --steps and --batch applied."""
-    preset = get_preset(args.preset)
-    model_fields = set(type(preset.model).__dataclass_fields__)   # JetConfig or TarFlowConfig
-    model_sets = [s for s in args.set or [] if s.split("=", 1)[0] in model_fields]
-    train_sets = [s for s in args.set or [] if s not in model_sets]
-    model_config = apply_overrides(preset.model, model_sets)
-    train_config = apply_overrides(preset.train, train_sets)
-    if args.steps is not None:
-        train_config = train_config.replace(steps=args.steps)
-    if args.batch is not None:
-        train_config = train_config.replace(batch_size=args.batch)
-    return model_config, train_config
+    return preset_configs(args.preset, args.set, steps=args.steps, batch_size=args.batch)
 
 
 def _init_distributed(args) -> None:

@@ -356,6 +356,26 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
+def preset_configs(name: str, sets=(), *, steps: int | None = None,
+                   batch_size: int | None = None) -> tuple:
+    """(model, train) configs of preset `name` with `--set`-style 'field=value' changes.
+
+    Each change goes to whichever config has the field, so one list serves the command line,
+    the sweep runner and the planner alike.
+    """
+    preset = get_preset(name)
+    model_fields = set(type(preset.model).__dataclass_fields__)   # JetConfig or TarFlowConfig
+    model_sets = [s for s in sets or [] if s.split("=", 1)[0] in model_fields]
+    train_sets = [s for s in sets or [] if s not in model_sets]
+    model_config = apply_overrides(preset.model, model_sets)
+    train_config = apply_overrides(preset.train, train_sets)
+    if steps is not None:
+        train_config = train_config.replace(steps=steps)
+    if batch_size is not None:
+        train_config = train_config.replace(batch_size=batch_size)
+    return model_config, train_config
+
+
 # ----------------------------------------------------------------------------- plain data
 def to_dict(config) -> dict:
     """A JSON-ready dict of a JetConfig or TrainConfig (tuples become lists)."""

@@ -28,8 +28,8 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jetbook import bench, cli, data, train
-from jetbook.config import JetConfig, TrainConfig, get_preset
+from jetbook import bench, data, train
+from jetbook.config import JetConfig, TrainConfig, get_preset, preset_configs
 from jetbook.sharding import DeviceMesh, check_batch_size, fsdp_axis_size
 
 GIB = 2 ** 30
@@ -237,8 +237,7 @@ def main(argv=None) -> dict:
     if args.devices < 1 or args.hbm_gib <= 0:
         parser.error("--devices must be positive and --hbm-gib > 0")
     try:
-        args.steps = None
-        model_config, train_config = cli._configs(args)
+        model_config, train_config = preset_configs(args.preset, args.set, batch_size=args.batch)
         check(model_config, train_config, args.devices)
     except ValueError as err:
         parser.error(str(err))

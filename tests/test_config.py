@@ -24,6 +24,18 @@ def test_unknown_preset_lists_the_known_ones():
         jb.get_preset("mnist")
 
 
+def test_preset_configs_send_each_change_to_the_config_that_has_the_field():
+    model, train = config.preset_configs("digits", ["num_classes=10", "noise_sigma=0.1"],
+                                         steps=7, batch_size=16)
+    preset = jb.get_preset("digits")
+    assert model == preset.model.replace(num_classes=10)
+    assert train == preset.train.replace(noise_sigma=0.1, steps=7, batch_size=16)
+    tarflow, _ = config.preset_configs("tarflow_digits", ["num_blocks=2"])
+    assert isinstance(tarflow, jb.TarFlowConfig) and tarflow.num_blocks == 2
+    with pytest.raises(ValueError, match=r"--set vit_widht: unknown field; TrainConfig has"):
+        config.preset_configs("digits", ["vit_widht=3"])
+
+
 def test_dict_round_trip_and_unknown_keys():
     cfg = jb.presets["patches"].replace(kinds=("channel",) * 7 + ("rows",))
     assert config.from_dict(jb.JetConfig, config.to_dict(cfg)) == cfg
