@@ -82,8 +82,13 @@ class Dequantizer(nnx.Module):
         return u, logdet + sigmoid_logdet.reshape(u.shape[0], -1).sum(-1)
 
     def inverse(self, u, images, levels: int):
-        """u in (0,1) -> (noise, log|det dnoise/du| (B,)): the exact inverse of `__call__`."""
-        t = rearrange(jnp.log(u) - jnp.log1p(-u), "b h w c -> b (h w) c")
+        """u in (0,1) -> (noise, log|det dnoise/du| (B,)): the exact inverse of `__call__`.
+
+        In float32 the sigmoid rounds logits above about 17 to exactly 1 (and far negative
+        ones to 0); such u are moved to the nearest float inside (0, 1), so the inverse stays
+        finite and maps back onto the same u."""
+        inside = jnp.clip(u, np.finfo(np.float32).tiny, np.nextafter(np.float32(1), np.float32(0)))
+        t = rearrange(jnp.log(inside) - jnp.log1p(-inside), "b h w c -> b (h w) c")
         sigmoid_logdet = jax.nn.log_sigmoid(t) + jax.nn.log_sigmoid(-t)
         tokens, logdet = self._couplings(t, images, levels, inverse=True)
         noise = rearrange(tokens, "b (h w) c -> b h w c", h=u.shape[1])

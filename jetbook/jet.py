@@ -23,6 +23,7 @@ token grid instead of ViT blocks. ActNorm needs its data-dependent initialisatio
 from __future__ import annotations
 
 import functools
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -110,6 +111,16 @@ def _run_compiled(graphdef, state, x, mode: str, rows, guidance):
     return nnx.merge(graphdef, state)._run(x, mode, unroll=1, rows=rows, guidance=guidance)
 
 
+def _warn_if_actnorm_uninitialized(model, mode: str) -> None:
+    """An ActNorm left at its start is the identity: a valid flow, but not the model the user
+    meant. Only eager calls can see the flag's value; a trace cannot."""
+    layers = getattr(model, "actnorm", None)
+    if layers is not None and mode != "actnorm_init" and not bool(layers.initialized[...]):
+        warnings.warn("this Jet's ActNorm layers are not initialised: each is the identity until "
+                      "model.initialize_actnorm(x) sees a batch (train_and_evaluate calls it)",
+                      stacklevel=4)
+
+
 def dispatch(model, x, name: str, mode: str, labels=None, guidance=None):
     """Check the input and labels, then run `model._run`: inline when traced, else through
     the function compiled once per model structure and input shape. Jet and TarFlow share it."""
@@ -125,6 +136,7 @@ def dispatch(model, x, name: str, mode: str, labels=None, guidance=None):
     graphdef, state = nnx.split(model)
     if _is_traced((x, state, rows, guidance)):
         return model._run(x, mode, rows=rows, guidance=guidance)
+    _warn_if_actnorm_uninitialized(model, mode)
     return _run_compiled(graphdef, state, jnp.asarray(x, jnp.float32), mode, rows, guidance)
 
 
@@ -295,4 +307,4 @@ class Jet(nnx.Module):
         values = dispatch(self, x, "x", "actnorm_init", labels)
         for variable, value in zip((self.actnorm.bias, self.actnorm.log_scale), values):
             variable.value = jax.device_put(value, variable.value.sharding)
-        self.actnorm.initialized.value = jnp.array(True)
+        self.actnorm.initialized[...] = jnp.array(True)

@@ -2,6 +2,7 @@
 dequantization): exact inverses, log-dets against brute-force Jacobians, identity at init,
 data-dependent init inside training and resume, bounds, configuration."""
 import json
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -87,6 +88,18 @@ def test_dequantizer_flow_inverts_and_logdet_matches_jacobian():
     assert float(jnp.abs(layer(deq)(noise, False)[0] - jax.nn.sigmoid(noise)).max()) > 0.05
 
 
+def test_dequantizer_inverse_stays_finite_where_the_sigmoid_saturates():
+    deq = dequantization.Dequantizer((4, 4, 1), couplings=2, width=8, rngs=nnx.Rngs(0))
+    images = jnp.asarray(jb.load_dataset("digits", "train")[:1, :4, :4])
+    noise = jnp.full((1, 4, 4, 1), 3.0).at[0, 0, 0, 0].set(40.0).at[0, 1, 1, 0].set(-120.0)
+    u, _ = deq(noise, images, 17)
+    assert float(u[0, 0, 0, 0]) == 1.0 and float(u[0, 1, 1, 0]) == 0.0   # saturated in float32
+    back, logdet = deq.inverse(u, images, 17)
+    assert bool(jnp.isfinite(back).all()) and bool(jnp.isfinite(logdet).all())
+    np.testing.assert_allclose(back[0, 2:], noise[0, 2:], rtol=1e-5)       # the rest: exact
+    np.testing.assert_allclose(deq(back, images, 17)[0], u, atol=1e-7)     # and maps back
+
+
 @pytest.fixture(scope="module")
 def components_jets():
     """Tiny Jets with all three components, identity at init, then moved away from it."""
@@ -96,7 +109,8 @@ def components_jets():
                            invertible_dense=True, conditioner="cnn")
         model = jb.Jet(cfg, rngs=nnx.Rngs(0))
         x = jax.random.uniform(jax.random.key(0), (2, 4, 4, 1), minval=-1, maxval=1)
-        z, logdet = model(x)
+        with pytest.warns(UserWarning, match="ActNorm layers are not initialised"):
+            z, logdet = model(x)
         np.testing.assert_array_equal(z, x)                    # the whole Jet: identity at init
         np.testing.assert_array_equal(logdet, 0.0)
         models[mode] = randomize_params(model, jax.random.key(1), 0.3), x
@@ -135,6 +149,9 @@ def test_actnorm_data_init_inside_a_jet_normalises_every_layer():
     assert not bool(model.actnorm.initialized[...])
     model.initialize_actnorm(x)
     assert bool(model.actnorm.initialized[...])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")              # initialised: no warning any more
+        model(x)
     path = model.forward_path(x)            # the input of layer i is path[i]
     for i in range(2):
         out, _ = actnorm.actnorm(patchify(path[i], 2), model.actnorm.bias[...][i],
