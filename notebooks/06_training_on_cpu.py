@@ -20,7 +20,7 @@
 #
 # **Runtime:** full budget about 10 minutes on a 2-core CPU (most of it the digits training
 # and the codecs on all 2000 test crops); quick mode (`JETBOOK_QUICK=1`, a few dozen training
-# steps, 200 crops) at most 1.5 minutes. What you see first comes from trained models that ship
+# steps, 64 crops) at most 1.5 minutes. What you see first comes from trained models that ship
 # inside jetbook, so it looks good in quick mode too.
 #
 # **You will learn**
@@ -134,8 +134,8 @@ print(f"held-out: {trained_bpd:.3f} bpd (documented {trained_info['test_bpd']:.3
       f"independent pixels {pixel_bpd:.3f}   uniform {uniform_bpd:.3f}")
 assert abs(trained_bpd - trained_info["test_bpd"]) < 0.01 and trained_bpd < pixel_bpd
 
-plots.image_grid(jb.sample(trained, jax.random.key(0), 24, temperature=0.7), levels=LEVELS,
-                 ncols=12, title="samples of the shipped digits Jet, T = 0.7")
+plots.image_grid(jb.sample(trained, jax.random.key(0), 32, temperature=0.7), levels=LEVELS,
+                 ncols=16, title="samples of the shipped digits Jet, T = 0.7")
 plt.show()
 
 # %% [markdown]
@@ -285,6 +285,8 @@ for b2, losses in b2_losses.items():
 STEPS = jb.budget(train_config.steps, 40)
 train_config = train_config.replace(steps=STEPS, log_every=jb.budget(25, 10),
                                     eval_every=jb.budget(250, STEPS // 2))
+if jb.quick_mode():   # smaller batches, one slice each, a short warmup: seconds, not minutes
+    train_config = train_config.replace(batch_size=32, microbatches=1, warmup_steps=4)
 workdir = tempfile.mkdtemp(prefix="jetbook_06_digits_")
 print(model_config)
 print(train_config)
@@ -521,7 +523,7 @@ for split, part in summary.items():
           + ", ".join(name.split(":")[1] for name in part["per_photo"]))
 assert set(jb.data.PATCH_PHOTOS["train"]).isdisjoint(jb.data.PATCH_PHOTOS["test"])
 p_train = jb.load_dataset("patches", "train")
-p_test = jb.load_dataset("patches", "test")[:jb.budget(2000, 200)]     # quick mode: a subset
+p_test = jb.load_dataset("patches", "test")[:jb.budget(2000, 64)]     # quick mode: a subset
 plots.image_grid(p_test[:16], ncols=8, title="test crops")
 plt.show()
 
