@@ -26,6 +26,7 @@ import json
 import os
 import pathlib
 import platform
+import re
 import sys
 
 import jax
@@ -202,6 +203,17 @@ def table() -> str:
     return "\n".join(lines)
 
 
+TABLE_BLOCK = re.compile(r"(<!-- shipped-table -->\n).*?(<!-- /shipped-table -->)", re.S)
+
+
+def render_table(text: str) -> str:
+    """`text` with its `<!-- shipped-table -->` ... `<!-- /shipped-table -->` block replaced by
+    `table()`, so a results file never holds a hand-copied number."""
+    if not TABLE_BLOCK.search(text):
+        raise ValueError("no <!-- shipped-table --> ... <!-- /shipped-table --> block to rewrite")
+    return TABLE_BLOCK.sub(lambda m: f"{m.group(1)}{table()}\n{m.group(2)}", text, count=1)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jetbook.shipped",
                                      description="Export and list the shipped trained models.")
@@ -212,12 +224,21 @@ def main(argv=None) -> int:
     ex.add_argument("--eval-examples", type=int, help="score only the first N test images")
     ex.add_argument("--note", default="", help="kept in NAME.json, e.g. where the run came from")
     ex.add_argument("--trained-by", help="the command that trained RUN_DIR (default: the recipe)")
-    sub.add_parser("table", help="print the shipped models as a Markdown table")
+    tab = sub.add_parser("table", help="print the shipped models as a Markdown table")
+    tab.add_argument("--markdown", metavar="FILE",
+                     help="instead: rewrite the marked shipped-table block of FILE")
     args = parser.parse_args(argv)
     if args.command == "export":
         meta = export(args.run_dir, args.name, eval_examples=args.eval_examples, note=args.note,
                       command=args.trained_by)
         print(json.dumps({k: meta[k] for k in ("name", "steps", "test_bpd", "npz_bytes")}))
+    elif args.markdown:
+        path = pathlib.Path(args.markdown)
+        try:
+            path.write_text(render_table(path.read_text()))
+        except ValueError as err:
+            parser.error(f"--markdown {path}: {err}")
+        print(f"rewrote the shipped-table block of {path}")
     else:
         print(table())
     return 0

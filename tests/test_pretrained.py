@@ -1,6 +1,7 @@
 """Shipped trained models: exported from a training checkpoint without pickle, loaded offline,
 and each reproduces the held-out bits/dim its JSON file documents."""
 import json
+import pathlib
 
 import jax
 import numpy as np
@@ -58,7 +59,8 @@ def test_unknown_name_lists_the_shipped_ones():
 
 
 def test_the_required_models_are_shipped_and_each_has_a_recipe():
-    assert {"digits", "patches"} <= set(shipped.available()) <= set(shipped.RECIPES)
+    assert set(shipped.available()) == set(shipped.RECIPES) == {
+        "digits", "patches", "digits_conditional", "tarflow_digits"}
 
 
 @pytest.mark.parametrize("name", shipped.available())
@@ -78,3 +80,12 @@ def test_cli_samples_a_shipped_model_without_training(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["sample", "--pretrained", "digits", "--out", str(tmp_path)])
     assert "give either --out RUN_DIR" in capsys.readouterr().err
+
+
+def test_benchmarks_shipped_table_is_what_the_command_writes():
+    """BENCHMARKS.md's shipped-model table is `python -m jetbook.shipped table --markdown`'s
+    output for the JSON files in the package, not a hand copy."""
+    text = (pathlib.Path(__file__).parent.parent / "BENCHMARKS.md").read_text()
+    assert shipped.render_table(text) == text
+    with pytest.raises(ValueError, match="no <!-- shipped-table --> .* block"):
+        shipped.render_table("# no block here\n")
