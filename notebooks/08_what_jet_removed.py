@@ -418,6 +418,21 @@ for name, study in ablate.STUDIES.items():
     print(f"  paper: {PAPER[name]}")
 
 # %% [markdown]
+# One of these claims is about cost, not likelihood, and it follows from the configurations
+# alone: with pairing, a spatial coupling's conditioner sees the K/2 tokens of one half;
+# with masking it sees all K, the other half zeroed. `ablate.plan` builds every setting's
+# configuration and counts its training FLOPs without training anything:
+
+# %%
+cost = {run.label: run.flops for run in ablate.plan("pairing_masking", 1, 1)}
+for label in cost:
+    if label.endswith("pairing"):
+        masking = label.replace("pairing", "masking")
+        print(f"{label:22s} {cost[label] / 1e9:8.2f} GFLOPs a step | masking "
+              f"{cost[masking] / 1e9:8.2f} ({cost[masking] / cost[label]:.2f}x)")
+        assert cost[label] < cost[masking]
+
+# %% [markdown]
 # The committed results live in `results/ablate/STUDY/` (one JSON line per run,
 # `summary.md`, `summary.png`), written by `python -m jetbook.ablate --study STUDY`. Small
 # runs of a few hundred steps on 8×8 digits are not the paper's models trained for days, so
@@ -496,7 +511,10 @@ def verdict(kind, a, b, records):
     values, holds = per_seed(records), orderings(records)
     missing = [label for label in (a, b) if label is not None and label not in values]
     if missing:
-        return "missing", f"not measured yet ({', '.join(missing)})", []
+        ran = {r["label"] for r in records}
+        why = [f"{label}: {'diverged in every seed' if label in ran else 'not run yet'}"
+               for label in missing]
+        return "missing", "; ".join(why), []
     if kind == "best":
         others = [o for o in values if o != a]
         if all((a, o) in holds for o in others):
@@ -542,7 +560,7 @@ def planned_settings(name, folder, records):
 def show_table(records, planned):
     rows = {row["label"]: row for row in ablate.summarize(records, list(planned))}
     print(f"  {'setting':28s} {'held-out bpd':>18s} {'seeds':>6s} {'steps':>6s}")
-    for label in planned:
+    for label in [*planned, *(label for label in rows if label not in planned)]:
         row = rows.get(label)
         if row is None:
             print(f"  {label:28s} {'not run yet':>18s}")
