@@ -43,7 +43,6 @@ if importlib.util.find_spec("jetbook") is None:
 
 # %%
 import json
-import math
 import pathlib
 import tempfile
 import warnings
@@ -77,7 +76,7 @@ FIGURES = pathlib.Path(tempfile.gettempdir())
 # |---|---|---|
 # | **ActNorm** (Glow) | a per-feature scale and bias before every coupling, set from the first batch so each feature starts with zero mean and unit variance | a data-dependent initialisation (state that must survive checkpoints), 2P parameters per layer |
 # | **invertible dense** (Glow's 1×1 convolution) | a learned P×P matrix that mixes each patch's features before every coupling | P² parameters and 2KP² FLOPs per layer; the inverse is two triangular solves |
-# | **CNN conditioner** (RealNVP, Glow, Flow++) | residual 3×3 convolutions on the patch grid instead of ViT blocks | it needs the whole grid, so a spatial coupling cannot hand it only half the tokens; locality instead of global attention |
+# | **CNN conditioner** (RealNVP, Glow) | residual 3×3 convolutions on the patch grid instead of ViT blocks | it needs the whole grid, so a spatial coupling cannot hand it only half the tokens; locality instead of global attention |
 # | **variational dequantization** (Flow++) | learns the noise q(u given x) that fills each pixel's bin, instead of uniform noise | a second flow trained jointly; its log q(u given x) enters the bound |
 #
 # Their price in parameters, for the `digits` preset (counted from shapes, nothing built):
@@ -101,6 +100,8 @@ deq_train = jb.get_preset("digits").train.replace(dequantization="variational")
 deq_params = count_params(lambda: dequantization.Dequantizer(
     base.image_shape, deq_train.dequant_couplings, deq_train.dequant_width, rngs=nnx.Rngs(0)))
 print(f"{'the dequantizer q(u | x) alone':32s} {deq_params:9,d} parameters")
+# (the dense layer stores two full P x P arrays and uses one triangle of each: 2P^2 + P
+# numbers per layer, P^2 of them in use)
 cnn_params = count_params(lambda: jb.Jet(variants["CNN conditioner (FLOP-matched)"], rngs=nnx.Rngs(0)))
 assert cnn_params > plain_params       # same FLOPs, more weights: see the CNN section
 n, p = base.num_couplings, base.patch_dim
@@ -199,8 +200,8 @@ plt.show()
 # to each token: $y_k = W x_k$. For K tokens $\log|\det| = K \log|\det W|$, and a general
 # determinant costs $O(P^3)$ and may be near zero. Glow's trick is to learn W in factored
 # form, $W = L\,(U + \mathrm{diag}(e^{s}))$ with L unit lower-triangular and U strictly
-# upper-triangular. A triangular matrix has its diagonal as eigenvalues, so
-# $\det W = 1 \cdot \prod_p e^{s_p}$ and $\log|\det| = K\sum_p s_p$; W is invertible for any
+# upper-triangular. The determinant of a triangular matrix is the product of its diagonal, so
+# $\det W = \det L \cdot \det U = 1 \cdot \prod_p e^{s_p}$ and $\log|\det| = K\sum_p s_p$; W is invertible for any
 # parameters, and the inverse is two triangular solves. (Glow also has a fixed permutation
 # in front; Jet's channel couplings already permute, and starting from W = I leaves it out.)
 
@@ -336,14 +337,15 @@ np.testing.assert_allclose(logdet_inv, -logdet, rtol=1e-4, atol=1e-3)
 #
 # Uniform noise is the case $q = 1$. A learned q can put the noise where the flow finds it
 # easy to model, so the bound can get tighter, at the price of a second network trained
-# jointly. Drawing K noise samples per image gives a bound that is tighter still (the one
-# behind importance-weighted autoencoders):
+# jointly. Drawing K noise samples $u_1, \dots, u_K$ from q per image gives a bound that is
+# tighter still (the one behind importance-weighted autoencoders):
 #
-# $$-\log P(v) \;\le\; -\log \frac1K \sum_{k=1}^K \frac{p(v + u_k)}{q(u_k \mid v)}
-#   \;\le\; \frac1K\sum_{k=1}^K \big[-\log p(v+u_k) + \log q(u_k \mid v)\big],$$
+# $$-\log P(v) \;\le\; \mathbb{E}\Big[-\log \frac1K \sum_{k=1}^K \frac{p(v + u_k)}{q(u_k \mid v)}\Big]
+#   \;\le\; \mathbb{E}\Big[\frac1K\sum_{k=1}^K \big(-\log p(v+u_k) + \log q(u_k \mid v)\big)\Big].$$
 #
-# where the second inequality is Jensen's (the log of a mean is at least the mean of the
-# logs), so it holds for every set of draws, not just on average. In jetbook the dequantizer
+# The second inequality holds inside the expectations, for every set of draws: the log of a
+# mean is at least the mean of the logs (Jensen). The first needs the average over draws, and
+# its right side shrinks towards $-\log P(v)$ as K grows. In jetbook the dequantizer
 # lives inside the model (`dequantization.attach`), `train.sample_bounds` draws K single
 # bounds per image, and `likelihood.importance_weighted_bpd` combines them. A tiny Jet (the
 # identity, as built) and its dequantizer, moved away from its start so that q is not
@@ -435,7 +437,7 @@ for label in cost:
 # %% [markdown]
 # The committed results live in `results/ablate/STUDY/` (one JSON line per run,
 # `summary.md`, `summary.png`), written by `python -m jetbook.ablate --study STUDY`. Small
-# runs of a few hundred steps on 8×8 digits are not the paper's models trained for days, so
+# runs of a few hundred steps on 8×8 digits or 32×32 crops are not the paper's models, so
 # each of the paper's findings is checked against the data, not assumed. Every finding
 # becomes a few comparisons between settings; a comparison counts only if it holds for
 # **every seed** present, and the code asserts each ordering it prints.
@@ -616,8 +618,8 @@ for name, folder in present.items():
 print("comparisons with the paper over all committed studies:", totals or "none yet")
 
 # %% [markdown]
-# Read the verdicts with the scale in mind: a few hundred steps on 1,500 digits or 20,000
-# photo crops, one to three seeds, models a thousand times smaller than the paper's. A
+# Read the verdicts with the scale in mind: a few hundred steps on the small offline data
+# sets, a few seeds at most, models far smaller than the paper's. A
 # comparison that agrees here is a small-scale echo of the paper; one that disagrees says the
 # effect depends on scale or training length (or is within noise that more seeds would show),
 # not that the paper is wrong. More seeds, once committed, can move a verdict that rests on
