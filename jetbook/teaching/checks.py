@@ -1,8 +1,6 @@
 """Brute-force references that the fast code is tested (and taught) against."""
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,10 +33,7 @@ def randomize_params(model: nnx.Module, key, scale: float = 0.05) -> nnx.Module:
     return model
 
 
-# Compiled at XLA:CPU's optimisation level 1: a random draw per parameter array makes a
-# program that takes the default level three times as long to compile, for the same numbers
-# bit for bit (as in jet.py's initialisation).
-@functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 1})
+@jax.jit
 def _add_noise(params, key, scale):
     leaves, treedef = jax.tree.flatten(params)
     keys = jax.random.split(key, len(leaves))
