@@ -18,9 +18,9 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/08_what_jet_removed.ipynb)
 #
-# **Runtime:** quick mode (`JETBOOK_QUICK=1`: one tiny live ablation run of a few steps)
-# about a minute on a 2-core CPU; the full budget trains the two settings of one ablation
-# for 200 steps each, a few minutes more.
+# **Runtime:** quick mode (`JETBOOK_QUICK=1`: one tiny live ablation run of two steps) one
+# to one and a half minutes on a 2-core CPU, most of it compiling; the full budget trains the
+# two settings of one ablation for 200 steps each, about four minutes.
 #
 # **You will learn**
 # - the four pieces that earlier image flows (Glow, Flow++) relied on and Jet leaves out:
