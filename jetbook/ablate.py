@@ -1,6 +1,7 @@
 """The paper's ablations, small: train every setting of a study for a few seeds, tabulate.
 
     python -m jetbook.ablate --study NAME [--seeds S] [--steps N] [--out DIR] [--set F=V ...]
+                             [--setting LABEL ...]
 
 A study is a base preset and a list of settings, each a named dict of config-field changes
 (JetConfig or TrainConfig fields, applied by the same `--set` mechanism as `jetbook train`).
@@ -10,6 +11,8 @@ git-ignored), then appends one JSON record to `DIR/runs.jsonl`; `DIR/summary.md`
 `DIR/summary.png` (mean +- std over seeds per setting) are rewritten after every run. An
 interrupted sweep resumes: runs with a record are skipped, a half-finished run continues from
 its checkpoint. `DIR/study.json` pins the study, preset, steps and `--set` of the folder.
+`--setting LABEL` (repeatable) runs only those settings of the study, e.g. for a quick look;
+the same folder can later take the rest (the filter is not pinned).
 
 Short runs change the preset's training in two ways: a warmup of at most a tenth of the
 steps, and one evaluation, at the end. Runs go seed by seed (every setting at seed 0, then
@@ -159,8 +162,25 @@ def _short_run(train: TrainConfig, steps: int, seed: int) -> TrainConfig:
                          checkpoint_every=max(1, steps // 4))
 
 
-def plan(name: str, seeds: int, steps: int, sets=()) -> list[Run]:
-    """Every run of study `name`, each configuration built and checked; nothing trains."""
+def _select(name: str, settings: dict, only) -> dict:
+    """The settings named in `only` (labels; the study's order is kept), or all when None."""
+    if only is None:
+        return settings
+    if isinstance(only, str):
+        raise ValueError(f"--setting takes labels one by one, got the string {only!r}; pass "
+                         f"a list of labels")
+    if not only:
+        raise ValueError(f"--setting: give at least one label, from {list(settings)}")
+    unknown = [label for label in only if label not in settings]
+    if unknown:
+        raise ValueError(f"--study {name} has no setting(s) {unknown}; choose from "
+                         f"{list(settings)}")
+    return {label: changes for label, changes in settings.items() if label in set(only)}
+
+
+def plan(name: str, seeds: int, steps: int, sets=(), only=None) -> list[Run]:
+    """Every run of study `name` (or of its settings labelled in `only`), each configuration
+    built and checked; nothing trains."""
     if name not in STUDIES:
         raise ValueError(f"--study {name!r} is not a known study; choose one of {sorted(STUDIES)}")
     from jetbook.bench import forward_flops, model_flops_per_step
@@ -177,6 +197,7 @@ def plan(name: str, seeds: int, steps: int, sets=()) -> list[Run]:
                 for label, changes in study.settings(base_model).items()}
     if len({_key(changes, 0) for changes in settings.values()}) < len(settings):
         raise ValueError(f"--study {name}: two settings make the same changes: {settings}")
+    chosen = _select(name, settings, only)       # every setting is still built and checked
     runs, first_flops = [], None
     for label, changes in settings.items():
         where = f"--study {name}, setting {label!r} {changes}"
@@ -199,7 +220,8 @@ def plan(name: str, seeds: int, steps: int, sets=()) -> list[Run]:
                              f"({first_flops[1]:.3g}); this study compares at matched FLOPs")
         runs.append((label, changes, model, train, model_flops_per_step(model, train.batch_size)))
     return [Run(label, changes, seed, model, _short_run(train, steps, seed), flops * steps)
-            for seed in range(seeds) for label, changes, model, train, flops in runs]
+            for seed in range(seeds) for label, changes, model, train, flops in runs
+            if label in chosen]
 
 
 # ------------------------------------------------------------------------------ records
@@ -235,11 +257,13 @@ def _commit() -> Optional[str]:
         return None
 
 
-def command_line(name: str, seeds: int, steps: int, out, sets=()) -> str:
+def command_line(name: str, seeds: int, steps: int, out, sets=(), only=None) -> str:
     args = ["python", "-m", "jetbook.ablate", "--study", name, "--seeds", str(seeds),
             "--steps", str(steps), "--out", str(out)]
     for item in sets:
         args += ["--set", item]
+    for label in only or ():
+        args += ["--setting", label]
     return shlex.join(args)
 
 
@@ -261,12 +285,14 @@ def _train_run(run: Run, workdir: pathlib.Path) -> dict:
 
 
 def run_study(name: str, seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS, out=None,
-              sets=(), compile_cache: bool = False) -> list[dict]:
+              sets=(), compile_cache: bool = False, only=None) -> list[dict]:
     """Plan, then train every run that has no record yet; -> all records of the folder.
-    `compile_cache` turns on JAX's persistent compilation cache for the rest of the process."""
+    `only`: labels of the settings to run (default all). `compile_cache` turns on JAX's
+    persistent compilation cache for the rest of the process."""
     from tqdm.auto import tqdm
     from jetbook.compare import machine
-    runs = plan(name, seeds, steps, sets)
+    runs = plan(name, seeds, steps, sets, only)
+    planned = len(runs) if only is None else len(plan(name, seeds, steps, sets))  # the study's
     out = pathlib.Path(out or f"results/ablate/{name}")
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a folder")
@@ -276,7 +302,7 @@ def run_study(name: str, seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS,
         _persistent_compile_cache(out)
     done = {_key(r["setting"], r["seed"]) for r in read_records(out)}
     todo = [run for run in runs if run.key not in done]
-    command, commit = command_line(name, seeds, steps, out, sets), _commit()   # the code that runs
+    command, commit = command_line(name, seeds, steps, out, sets, only), _commit()   # the code that runs
     bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f"ablate {name}",
                unit="run", dynamic_ncols=True)
     try:
@@ -296,7 +322,7 @@ def run_study(name: str, seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS,
                        else f"test {result['test_bpd']:.4f} bpd")
             bar.write(f"{run.label}, seed {run.seed}: {outcome} in {result['wall_s']:.0f} s")
             bar.update(1)
-            write_summary(out, [r.label for r in runs[:len(runs) // seeds]], len(runs))
+            write_summary(out, [r.label for r in runs[:len(runs) // seeds]], planned)
     finally:
         bar.close()
     return read_records(out)
@@ -404,10 +430,12 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--out", help="results folder (default: results/ablate/STUDY)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="change the study's base preset (JetConfig or TrainConfig field)")
+    parser.add_argument("--setting", action="append", metavar="LABEL",
+                        help="run only this setting of the study (repeatable; default: all)")
     args = parser.parse_args(argv)
     try:
         return run_study(args.study, args.seeds, args.steps, args.out, args.set,
-                         compile_cache=True)
+                         compile_cache=True, only=args.setting)
     except ValueError as err:
         parser.error(str(err))
 

@@ -88,6 +88,8 @@ assert jnp.allclose(z, x) and jnp.allclose(logdet, 0.0, atol=1e-5)   # identity 
 # | 05 the Jet model | the ViT conditioner, identity at init, bits per dimension |
 # | 06 training on CPU | a small Jet on digits and photo patches; samples and latents |
 # | 07 Jet at scale | TPUs/GPUs, sharding, TFDS, checkpoints, the paper's configurations |
+# | 08 what Jet removed | ActNorm, invertible dense, CNN conditioner, variational dequantization; the ablations |
+# | 09 TarFlow | an autoregressive flow with a causal Transformer, beside Jet |
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(6, 3))

@@ -676,3 +676,5 @@ assert small_minutes < 60 and hours_at_peak("imagenet32", in1k_steps, 256, PEAKS
 # - A bfloat16 conditioner changes the function but not its invertibility (to float32
 #   precision across the stack).
 # - Put `--out` on Drive and re-run the same `jetbook train` command to resume after a reset.
+# - Next: **08 what Jet removed**: the pieces earlier flows used, and the paper's ablations
+#   at laptop scale.

@@ -1,4 +1,5 @@
 import json
+import pathlib
 
 import jax
 import pytest
@@ -103,6 +104,53 @@ def test_coupling_ratio_covers_the_paper_grid():
     patterns = {(r.model.channel_per_spatial, r.model.spatial_kinds) for r in runs}
     assert len(patterns) == len(runs) == 9
     assert {r.model.coupling_kinds.count("channel") for r in runs} >= {0, 16}
+
+
+def test_setting_filter_keeps_the_study_order_and_checks_every_setting():
+    runs = ablate.plan("coupling_ratio", 2, 1, only=["4:1, mix", "all spatial, mix"])
+    assert [(r.label, r.seed) for r in runs] == [("all spatial, mix", 0), ("4:1, mix", 0),
+                                                 ("all spatial, mix", 1), ("4:1, mix", 1)]
+    full = {r.label: r for r in ablate.plan("coupling_ratio", 1, 1)}
+    assert all(r.model == full[r.label].model and r.flops == full[r.label].flops for r in runs)
+    # a setting left out is still built and checked: a bad grid fails whatever is selected
+    sets = ["image_shape=8,16,1", "patch_size=8", "spatial_kinds=checkerboard,cols"]
+    with pytest.raises(ValueError, match=r"setting 'all spatial, mix'.*even number"):
+        ablate.plan("coupling_ratio", 1, 1, sets, only=["all channel"])
+
+
+@pytest.mark.parametrize("only, message", [
+    (["4:1, mixed"], r"no setting\(s\) \['4:1, mixed'\]; choose from \['all spatial, mix'"),
+    ([], "give at least one label"),
+    ("4:1, mix", "labels one by one"),
+])
+def test_a_bad_setting_filter_names_the_known_labels(only, message):
+    with pytest.raises(ValueError, match=message):
+        ablate.plan("coupling_ratio", 1, 1, only=only)
+
+
+def test_setting_filter_on_the_command_line(tmp_path, tiny_study, compile_cache, monkeypatch,
+                                            capsys):
+    from jetbook import train
+    seen = []
+
+    def fake(model_config, train_config, workdir, **kwargs):   # records what would train
+        seen.append(train_config.sample_temperature)
+        pathlib.Path(workdir).mkdir(parents=True, exist_ok=True)
+        (pathlib.Path(workdir) / "metrics.jsonl").write_text(json.dumps({"train_bpd": 3.0}) + "\n")
+        return None, {"test_bpd": 3.0}
+    monkeypatch.setattr(train, "train_and_evaluate", fake)
+    argv = ["--study", "tiny", "--seeds", "1", "--steps", "1", "--out", str(tmp_path),
+            "--setting", "t 1.0"]
+    records = ablate.main(argv)
+    assert seen == [1.0] and [r["label"] for r in records] == ["t 1.0"]
+    assert records[0]["command"] == "python -m jetbook.ablate " + " ".join(
+        argv[:-1] + ["'t 1.0'"])
+    assert "Runs: 1 of 2;" in (tmp_path / "summary.md").read_text()
+    # the same folder takes the rest later: the filter is not pinned
+    assert [r["label"] for r in ablate.main(argv[:-2])] == ["t 1.0", "t 0.5"] and seen == [1.0, 0.5]
+    with pytest.raises(SystemExit):
+        ablate.main(argv[:-1] + ["t 2.0"])
+    assert "no setting(s) ['t 2.0']" in capsys.readouterr().err
 
 
 def test_a_folder_of_another_study_is_refused(tmp_path):

@@ -1,4 +1,4 @@
-"""The code-writing exercises of notebooks 01-06: the notebook's solution passes, and a
+"""The code-writing exercises of the notebooks (01-06, 08): the notebook's solution passes, and a
 plausible wrong function is rejected with a hint that says what to look at."""
 import jax
 import jax.numpy as jnp
@@ -81,6 +81,15 @@ CASES = {
          (lambda c: _recipe(c, clip=False), "clip"),
          (lambda c: _recipe(c, warmup=False), "warms up"),
          (lambda c: optax.adamw(c.learning_rate, b2=0.95), "not quite")]),
+    "check_actnorm_logdet": (                                                    # notebook 08
+        lambda tokens, log_scale: jnp.full(tokens.shape[:1], tokens.shape[1] * jnp.sum(log_scale)),
+        [(lambda t, ls: jnp.full(t.shape[:1], jnp.sum(ls)), "misses the factor K"),
+         (lambda t, ls: jnp.full(t.shape[:1], t.shape[1] * jnp.sum(jnp.exp(ls))),
+          "sums the scales exp"),
+         (lambda t, ls: jnp.full(t.shape[:1], t.shape[0] * jnp.sum(ls)),   # B for K: general hint
+          r"not quite.*K tokens = tokens.shape\[1\]"),
+         (lambda t, ls: t.shape[1] * jnp.sum(ls), "expected shape \\(3,\\)"),    # one number, not (B,)
+         (lambda t, ls: jnp.sum(ls * jnp.ones_like(t), axis=(1, 2)) / 2, "not quite")]),
 }
 
 

@@ -14,5 +14,6 @@ from jetbook.teaching.exercises.patches_splits import check_spatial_mask, check_
 from jetbook.teaching.exercises.jet_model import check_bits_per_dim, check_block_params, check_uniform_bpd
 from jetbook.teaching.exercises.training import (check_bits_per_image, check_recipe_optimizer,
                                                  check_steps_for_epochs)
+from jetbook.teaching.exercises.what_jet_removed import check_actnorm_logdet
 from jetbook.teaching.exercises.tarflow import check_shift_params
 from jetbook.teaching.exercises.jet_at_scale import check_fsdp_spec
