@@ -36,6 +36,8 @@ WIDGET_NOTEBOOKS = {
     "03_flows_in_2d": ("stepper = widgets.FlowStepper(", ("depth", "◀ back", "step ▶"), "step ▶"),
     "04_patches_and_splits": ("explorer = widgets.SplitExplorer(", ("coupling", "split kind"),
                               "coupling"),
+    "09_tarflow": ("explorer = widgets.GuidanceExplorer(",
+                   ("class", "guidance", "temperature", "seed"), "guidance"),
 }
 
 
