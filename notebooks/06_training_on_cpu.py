@@ -285,7 +285,8 @@ for b2, losses in b2_losses.items():
 STEPS = jb.budget(train_config.steps, 40)
 train_config = train_config.replace(steps=STEPS, log_every=jb.budget(25, 10),
                                     eval_every=jb.budget(250, STEPS // 2))
-if jb.quick_mode():   # smaller batches, one slice each, a short warmup: seconds, not minutes
+if jb.quick_mode():   # half the couplings, small batches in one slice, a short warmup: seconds
+    model_config = model_config.replace(num_couplings=8)
     train_config = train_config.replace(batch_size=32, microbatches=1, warmup_steps=4)
 workdir = tempfile.mkdtemp(prefix="jetbook_06_digits_")
 print(model_config)
