@@ -10,8 +10,11 @@ seed) trains with `train_and_evaluate` in its own run folder under `DIR/runs/` (
 git-ignored), then appends one JSON record to `DIR/runs.jsonl`; `DIR/summary.md` and
 `DIR/summary.png` (mean +- std over seeds per setting) are rewritten after every run. An
 interrupted sweep resumes: runs with a record are skipped, a half-finished run continues from
-its checkpoint. `DIR/study.json` pins the study, preset, steps and `--set` of the folder.
-`--setting LABEL` (repeatable) runs only those settings of the study, e.g. for a quick look;
+its checkpoint. A run whose configuration and seed equal a finished run of another study in a
+sibling folder named after that study is not trained again: its record copies that run's
+results and names it in `reused_from` (training is deterministic). `DIR/study.json` pins the
+study, preset, steps and `--set` of the folder. `--setting LABEL` (repeatable) runs only those
+settings of the study, e.g. for a quick look;
 the same folder can later take the rest (the filter is not pinned).
 
 Short runs change the preset's training in two ways: a warmup of at most a tenth of the
@@ -40,6 +43,8 @@ DEFAULT_STEPS = 200
 FLOPS_TOLERANCE = 0.10          # "matched FLOPs": every setting within 10 % of the first
 REQUIRED_KEYS = ("study", "label", "setting", "seed", "steps", "test_bpd", "train_bpd", "wall_s",
                  "flops", "machine", "date", "commit", "command")
+# What a training run produces; a run shared with another study copies these.
+RESULT_KEYS = ("test_bpd", "train_bpd", "train_eval_bpd", "wall_s", "diverged")
 # The dequantization flow's couplings, given to the uniform setting so that both settings
 # have the same total number of couplings (the paper: 64 + 16 against 80).
 DEQUANT_FLOW_COUPLINGS = 4
@@ -267,6 +272,29 @@ def command_line(name: str, seeds: int, steps: int, out, sets=(), only=None) -> 
     return shlex.join(args)
 
 
+def _same_run_elsewhere(run: Run, steps: int, out: pathlib.Path) -> Optional[dict]:
+    """A finished record of a run with exactly this run's configuration and seed, in a sibling
+    folder named after another study (the default layout, results/ablate/STUDY). Training is
+    deterministic, so studies that share a setting (e.g. the 1:1 mixed pattern) share one run
+    instead of training it again."""
+    for name in sorted(STUDIES):
+        folder = out.parent / name
+        if not folder.is_dir() or folder.resolve() == out.resolve():
+            continue
+        for record in read_records(folder):
+            if record.get("seed") != run.seed or record.get("steps") != steps \
+                    or "reused_from" in record:
+                continue
+            try:
+                model, train = preset_configs(record["preset"], [*record["set"], *(
+                    f"{k}={_as_text(v)}" for k, v in record["setting"].items())])
+            except (KeyError, ValueError):
+                continue
+            if (model, _short_run(train, steps, run.seed)) == (run.model, run.train):
+                return record
+    return None
+
+
 def _train_run(run: Run, workdir: pathlib.Path) -> dict:
     """Train (or resume) one run; -> its final bits/dim and wall time. A run that diverges is
     a result too (the paper found ActNorm alone unstable): its bpd are None, `diverged` says
@@ -309,18 +337,25 @@ def run_study(name: str, seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS,
         for run in todo:
             bar.set_postfix_str(f"{run.label}, seed {run.seed}")
             slug = re.sub(r"[^A-Za-z0-9.=-]+", "_", run.label).strip("_")
-            result = _train_run(run, out / "runs" / slug / f"seed{run.seed}")
+            same = _same_run_elsewhere(run, steps, out)
+            if same:            # its results, machine and commit: that is where they were made
+                result = {k: same[k] for k in (*RESULT_KEYS, "machine", "commit") if k in same}
+                result["reused_from"] = {k: same[k] for k in ("study", "label", "date")}
+            else:
+                result = {**_train_run(run, out / "runs" / slug / f"seed{run.seed}"),
+                          "machine": machine(), "commit": commit}
             record = {"study": name, "paper": study.paper, "preset": study.preset,
                       "label": run.label, "setting": run.setting, "seed": run.seed, "steps": steps,
-                      **result, "flops": run.flops, "set": list(sets), "machine": machine(),
+                      "flops": run.flops, "set": list(sets),
                       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
                           timespec="seconds"),
-                      "commit": commit, "command": command}
+                      "command": command, **result}
             with open(out / "runs.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
             outcome = (f"diverged" if result["test_bpd"] is None
                        else f"test {result['test_bpd']:.4f} bpd")
-            bar.write(f"{run.label}, seed {run.seed}: {outcome} in {result['wall_s']:.0f} s")
+            where = (f" (the same run as {same['study']}: {same['label']!r})" if same else "")
+            bar.write(f"{run.label}, seed {run.seed}: {outcome} in {result['wall_s']:.0f} s{where}")
             bar.update(1)
             write_summary(out, [r.label for r in runs[:len(runs) // seeds]], planned)
     finally:
@@ -384,7 +419,9 @@ def write_summary(out, order: Optional[list[str]] = None, planned: Optional[int]
              f"(wall times grow with it)  ",
              f"Dates: {dates[0]} to {dates[-1]}; jetbook commit(s) "
              f"{', '.join(sorted({str(r['commit'])[:10] for r in records}))}  ",
-             f"Runs: {len(records)}" + (f" of {planned}" if planned else "") + "; bits/dim on "
+             f"Runs: {len(records)}" + (f" of {planned}" if planned else "") + (
+                 f" ({shared} the same run as another study's, trained once: `reused_from`)"
+                 if (shared := sum("reused_from" in r for r in records)) else "") + "; bits/dim on "
              f"held-out {first['preset']} (lower is better), mean ± std over seeds.", "",
              "| setting | test bpd | train bpd (last batch) | seeds | steps | wall s (mean) | "
              "training FLOPs |", "|---|---|---|---|---|---|---|"]

@@ -212,3 +212,32 @@ def test_a_diverged_run_is_recorded_and_the_sweep_goes_on(tmp_path, tiny_study, 
     summary = (tmp_path / "summary.md").read_text()
     assert "| t 0.5 | diverged | diverged | 2 (2 diverged) |" in summary
     assert (tmp_path / "summary.png").exists()
+
+
+def test_a_run_another_study_already_made_is_reused_not_trained_again(
+        tmp_path, tiny_study, monkeypatch):
+    from jetbook import train
+    seen = []
+
+    def fake(model_config, train_config, workdir, **kwargs):
+        seen.append((train_config.sample_temperature, train_config.steps, train_config.seed))
+        pathlib.Path(workdir).mkdir(parents=True, exist_ok=True)
+        (pathlib.Path(workdir) / "metrics.jsonl").write_text(json.dumps({"train_bpd": 3.0}) + "\n")
+        return None, {"test_bpd": 3.0 + train_config.sample_temperature + train_config.seed}
+    monkeypatch.setattr(train, "train_and_evaluate", fake)
+    monkeypatch.setitem(ablate.STUDIES, "tiny2", ablate.Study("tiny2", "none", "digits", lambda b: {
+        "half": {"sample_temperature": 0.5}, "t 0.7": {"sample_temperature": 0.7}}))
+    ablate.run_study("tiny", 1, 1, tmp_path / "tiny")
+    seen.clear()
+    records = ablate.run_study("tiny2", 2, 1, tmp_path / "tiny2")
+    # seed 0 of "half" is tiny's "t 0.5"; seed 1 of it was never run anywhere
+    assert seen == [(0.7, 1, 0), (0.5, 1, 1), (0.7, 1, 1)]
+    half = records[0]
+    assert half["label"] == "half" and half["study"] == "tiny2" and half["test_bpd"] == 3.5
+    assert half["reused_from"]["study"] == "tiny" and half["reused_from"]["label"] == "t 0.5"
+    assert all("reused_from" not in r for r in records[1:])
+    assert "(1 the same run as another study's" in (tmp_path / "tiny2" / "summary.md").read_text()
+    # another step count is another run
+    seen.clear()
+    ablate.run_study("tiny2", 1, 2, tmp_path / "tiny2-2-steps")
+    assert seen == [(0.5, 2, 0), (0.7, 2, 0)]
