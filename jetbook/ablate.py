@@ -14,8 +14,8 @@ its checkpoint. A run whose configuration and seed equal a finished run of anoth
 sibling folder named after that study is not trained again: its record copies that run's
 results and names it in `reused_from` (training is deterministic). `DIR/study.json` pins the
 study, preset, steps and `--set` of the folder. `--setting LABEL` (repeatable) runs only those
-settings of the study, e.g. for a quick look;
-the same folder can later take the rest (the filter is not pinned).
+settings of the study, e.g. for a quick look; the same folder can later take the rest (the
+filter is not pinned).
 
 Short runs change the preset's training in two ways: a warmup of at most a tenth of the
 steps, and one evaluation, at the end. Runs go seed by seed (every setting at seed 0, then
