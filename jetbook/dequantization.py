@@ -28,7 +28,7 @@ from einops import rearrange
 from flax import nnx
 
 from jetbook import splits
-from jetbook.cnn import KERNEL, ConvBlock
+from jetbook.cnn import ConvBlock, grid_conv
 from jetbook.coupling import affine_coupling
 from jetbook.likelihood import add_noise, bin_centres, bits_per_dim, gaussian_nll
 
@@ -38,10 +38,10 @@ class _CouplingNet(nnx.Module):
     zero-initialised read-out, so each coupling starts as the identity."""
 
     def __init__(self, channels: int, width: int, *, rngs: nnx.Rngs):
-        self.conv_in = nnx.Conv(channels + width, width, KERNEL, padding="SAME", rngs=rngs)
+        self.conv_in = grid_conv(channels + width, width, rngs=rngs)
         self.block = ConvBlock(width, rngs=rngs)
-        self.conv_out = nnx.Conv(width, 2 * channels, KERNEL, padding="SAME",
-                                 kernel_init=nnx.initializers.zeros, rngs=rngs)
+        self.conv_out = grid_conv(width, 2 * channels, kernel_init=nnx.initializers.zeros,
+                                  rngs=rngs)
 
     def __call__(self, noise_tokens, features):
         h = rearrange(noise_tokens, "b (h w) c -> b h w c", h=features.shape[1])
@@ -60,7 +60,7 @@ class Dequantizer(nnx.Module):
         kinds = [("checkerboard", "checkerboard-inv")[i % 2] for i in range(couplings)]
         self.matrices = splits.SplitMatrix(jnp.asarray(np.stack(
             [splits.spatial_split_matrix(kind, (h, w)) for kind in kinds])))
-        self.embed = nnx.Conv(c, width, KERNEL, padding="SAME", rngs=rngs)
+        self.embed = grid_conv(c, width, rngs=rngs)
         self.nets = nnx.List([_CouplingNet(c, width, rngs=rngs) for _ in range(couplings)])
 
     def _couplings(self, tokens, images, levels: int, inverse: bool):

@@ -294,3 +294,30 @@ def test_bad_component_use_raises():
         train.evaluate(make_jet(), np.zeros((2, 8, 8, 1), np.uint8), 17, 2, samples=0)
     with pytest.raises(ValueError, match=r"bounds must have shape \(K samples, B images\)"):
         likelihood.importance_weighted_bpd(jnp.zeros(3), 4)
+
+
+@pytest.mark.parametrize("kernel_size", [(3, 3), (5, 3), (1, 1)])
+def test_conv_as_matmul_equals_lax_convolution(kernel_size):
+    from jetbook import cnn
+    kwargs = dict(padding="SAME", bias_init=nnx.initializers.normal(0.1))
+    ours = nnx.Conv(6, 5, kernel_size, conv_general_dilated=cnn.conv_as_matmul,
+                    rngs=nnx.Rngs(0), **kwargs)
+    lax_conv = nnx.Conv(6, 5, kernel_size, rngs=nnx.Rngs(0), **kwargs)     # the same weights
+    h = _tokens((2, 4, 5, 6))
+    np.testing.assert_allclose(ours(h), lax_conv(h), atol=1e-5)
+    grads = [jax.grad(lambda x: jnp.sum(jnp.sin(conv(x))))(h) for conv in (ours, lax_conv)]
+    np.testing.assert_allclose(*grads, atol=1e-5)
+    assert float(jnp.abs(ours(h) - lax_conv.bias[...]).max()) > 0.1   # the taps did something
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(kernel_size=(3, 3), strides=2), "strides"),
+    (dict(kernel_size=(3, 3), padding="VALID"), "padding 'VALID'"),
+    (dict(kernel_size=(2, 2)), "odd kernel"),
+])
+def test_conv_as_matmul_rejects_what_it_cannot_compute(kwargs, message):
+    from jetbook import cnn
+    conv = nnx.Conv(3, 4, **{"padding": "SAME", **kwargs},
+                    conv_general_dilated=cnn.conv_as_matmul, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match=message):
+        conv(jnp.zeros((1, 4, 4, 3)))
