@@ -436,13 +436,14 @@ def write_summary(out, order: Optional[list[str]] = None, planned: Optional[int]
     for y, row in enumerate(rows):
         mean, std = _mean_std(row["test_bpd"])
         finite = [v for v in row["test_bpd"] if v is not None]
-        ax.scatter(finite, [y] * len(finite), color="0.6", s=12, zorder=2)
+        ax.scatter(finite, [y + 0.22] * len(finite), color="0.5", s=12, marker="|",
+                   zorder=2)                          # just below the mean, never hidden by it
         ax.errorbar(mean, y, xerr=0 if math.isnan(std) else std, fmt="o", color="C0", capsize=4,
                     zorder=3)
     ax.set_yticks(range(len(rows)), [row["label"] + (f" ({row['diverged']} diverged)" if
                                                      row["diverged"] else "") for row in rows])
     ax.invert_yaxis()
-    ax.set_xlabel("held-out bits/dim (lower is better): mean ± std, grey = single seeds")
+    ax.set_xlabel("held-out bits/dim (lower is better): mean ± std, grey ticks below = single seeds")
     ax.set_title(f"{first['study']}: {first['preset']}, {first['steps']} steps", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
