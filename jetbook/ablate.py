@@ -254,12 +254,16 @@ def _claim_folder(out: pathlib.Path, marker: dict) -> None:
     path.write_text(json.dumps(marker, indent=2) + "\n")
 
 
-def _commit() -> Optional[str]:
+def _commit(here=pathlib.Path(__file__).parent) -> Optional[str]:
+    """HEAD's hash, with "-dirty" when the files under `here` (the package) differ from it:
+    the code that ran is then not that commit's."""
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=pathlib.Path(__file__).parent,
-                              capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "."], cwd=here).returncode
     except (OSError, subprocess.CalledProcessError):
         return None
+    return head + ("-dirty" if dirty else "")
 
 
 def command_line(name: str, seeds: int, steps: int, out, sets=(), only=None) -> str:
@@ -418,7 +422,7 @@ def write_summary(out, order: Optional[list[str]] = None, planned: Optional[int]
              f"1-minute load average {min(loads):.1f} to {max(loads):.1f} as runs ended "
              f"(wall times grow with it)  ",
              f"Dates: {dates[0]} to {dates[-1]}; jetbook commit(s) "
-             f"{', '.join(sorted({str(r['commit'])[:10] for r in records}))}  ",
+             f"{', '.join(sorted({re.sub(r'^(\w{10})\w*', r'\1', str(r['commit'])) for r in records}))}  ",
              f"Runs: {len(records)}" + (f" of {planned}" if planned else "") + (
                  f" ({shared} the same run as another study's, trained once: `reused_from`)"
                  if (shared := sum("reused_from" in r for r in records)) else "") + "; bits/dim on "

@@ -241,3 +241,19 @@ def test_a_run_another_study_already_made_is_reused_not_trained_again(
     seen.clear()
     ablate.run_study("tiny2", 1, 2, tmp_path / "tiny2-2-steps")
     assert seen == [(0.5, 2, 0), (0.7, 2, 0)]
+
+
+def test_records_name_the_commit_and_say_when_the_code_differed_from_it(tmp_path):
+    import subprocess
+    git = lambda *args: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t",
+                                        *args], cwd=tmp_path, check=True, capture_output=True)
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "c")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True,
+                          text=True).stdout.strip()
+    assert ablate._commit(tmp_path) == head
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert ablate._commit(tmp_path) == head + "-dirty"
+    assert ablate._commit(tmp_path / "not-a-repo") is None
