@@ -266,6 +266,11 @@ def _commit(here=pathlib.Path(__file__).parent) -> Optional[str]:
     return head + ("-dirty" if dirty else "")
 
 
+def _short_commit(commit) -> str:
+    """The first 10 hex digits, and the "-dirty" suffix if there is one."""
+    return re.sub(r"^(\w{10})\w*", r"\1", str(commit))
+
+
 def command_line(name: str, seeds: int, steps: int, out, sets=(), only=None) -> str:
     args = ["python", "-m", "jetbook.ablate", "--study", name, "--seeds", str(seeds),
             "--steps", str(steps), "--out", str(out)]
@@ -422,7 +427,7 @@ def write_summary(out, order: Optional[list[str]] = None, planned: Optional[int]
              f"1-minute load average {min(loads):.1f} to {max(loads):.1f} as runs ended "
              f"(wall times grow with it)  ",
              f"Dates: {dates[0]} to {dates[-1]}; jetbook commit(s) "
-             f"{', '.join(sorted({re.sub(r'^(\w{10})\w*', r'\1', str(r['commit'])) for r in records}))}  ",
+             f"{', '.join(sorted({_short_commit(r['commit']) for r in records}))}  ",
              f"Runs: {len(records)}" + (f" of {planned}" if planned else "") + (
                  f" ({shared} the same run as another study's, trained once: `reused_from`)"
                  if (shared := sum("reused_from" in r for r in records)) else "") + "; bits/dim on "
