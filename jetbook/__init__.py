@@ -32,6 +32,7 @@ _EXPORTS = {
     "train_and_evaluate": "train",
     "load_model": "checkpoints", "pretrained": "shipped",
     "budget": "teaching.runtime", "quick_mode": "teaching.runtime",
+    "fresh_run_folder": "teaching.runtime",
 }
 _MODULES = ("config", "patches", "splits", "coupling", "vit", "jet", "tarflow", "models",
             "actnorm", "dense", "cnn", "dequantization",

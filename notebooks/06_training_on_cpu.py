@@ -49,7 +49,6 @@ if importlib.util.find_spec("jetbook") is None:
 # %%
 import json
 import math
-import tempfile
 import time
 
 import jax
@@ -273,8 +272,9 @@ for b2, losses in b2_losses.items():
 # **Re-running resumes.** If `workdir` already holds a checkpoint of the same configuration,
 # training continues from it instead of starting over. Run the training cell twice and the
 # second run has nothing left to do; raise `steps` and it trains only the extra steps. Here
-# `workdir` is a fresh temporary folder each time the notebook starts; point it at a folder
-# of your own (say `runs/digits`) to keep a run across sessions.
+# `workdir` is `jb.fresh_run_folder("06_digits")`: a folder in the temp directory, emptied
+# each time the notebook starts; point it at a folder of your own (say `runs/digits`) to keep
+# a run across sessions.
 #
 # The loss curve below updates while training runs (the `callback` is called with each
 # logged record). The full budget takes several minutes on a 2-core CPU and trains the
@@ -288,7 +288,7 @@ train_config = train_config.replace(steps=STEPS, log_every=jb.budget(25, 10),
 if jb.quick_mode():   # half the couplings, small batches in one slice, a short warmup: seconds
     model_config = model_config.replace(num_couplings=8)
     train_config = train_config.replace(batch_size=32, microbatches=1, warmup_steps=4)
-workdir = tempfile.mkdtemp(prefix="jetbook_06_digits_")
+workdir = jb.fresh_run_folder("06_digits")
 print(model_config)
 print(train_config)
 print("workdir:", workdir)

@@ -50,7 +50,6 @@ import json
 import math
 import os
 import pathlib
-import tempfile
 import textwrap
 import time
 
@@ -486,7 +485,7 @@ if IN_COLAB:
     drive.mount("/content/drive")
     RUNS = pathlib.Path("/content/drive/MyDrive/jetbook")
 else:
-    RUNS = pathlib.Path(tempfile.mkdtemp(prefix="jetbook_07_"))
+    RUNS = jb.fresh_run_folder("07")
 print("run folders go to", RUNS)
 
 # %% [markdown]

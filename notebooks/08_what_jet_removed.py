@@ -671,7 +671,7 @@ LIVE_SETS = jb.budget(["num_couplings=4", "vit_width=32", "scan_unroll=1", "micr
                        "scan_unroll=1", "batch_size=32", "microbatches=1", "eval_examples=64",
                        "num_samples=4"])      # quick: spatial couplings only, one family to compile
 LIVE_ONLY = jb.budget(None, ["uniform"])
-live_dir = pathlib.Path(tempfile.mkdtemp(prefix="jetbook_08_")) / LIVE_STUDY
+live_dir = jb.fresh_run_folder("08") / LIVE_STUDY
 live = ablate.run_study(LIVE_STUDY, seeds=1, steps=LIVE_STEPS, out=live_dir, sets=LIVE_SETS,
                         only=LIVE_ONLY)
 print(live[-1]["command"])

@@ -212,7 +212,7 @@ jb.exercises.check_shift_params(shift_params)
 STEPS = jb.budget(200, 16)
 TINY_JET = dict(num_couplings=2, vit_width=32, scan_unroll=1)
 TINY_TARFLOW = dict(num_blocks=2, block_depth=1, width=32)
-tmp = tempfile.mkdtemp(prefix="jetbook_09_")
+tmp = jb.fresh_run_folder("09")
 live_rows, models = [], {}
 for preset, tiny in (("digits", TINY_JET), ("tarflow_digits", TINY_TARFLOW)):
     model, row = compare.train_one(preset, STEPS, f"{tmp}/{preset}", **jb.budget({}, tiny))

@@ -94,3 +94,18 @@ def test_public_names_resolve():
         assert getattr(jb, name) is not None
     assert isinstance(jb.presets["digits"], jb.JetConfig)
     assert jb.toys is jb.teaching.toys and jb.exercises.check_latent_dims
+
+
+def test_fresh_run_folder_is_the_same_folder_emptied(tmp_path, monkeypatch):
+    import tempfile
+    import pytest
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    folder = jb.fresh_run_folder("06_digits")
+    assert folder == tmp_path / "jetbook_06_digits" and folder.is_dir()
+    (folder / "checkpoints").mkdir()
+    (folder / "metrics.jsonl").write_text("{}\n")
+    again = jb.fresh_run_folder("06_digits")
+    assert again == folder and list(again.iterdir()) == []      # a rerun starts afresh
+    for bad in ("", "../x", "a b"):
+        with pytest.raises(ValueError, match="name must be"):
+            jb.fresh_run_folder(bad)

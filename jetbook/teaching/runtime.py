@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import pathlib
+import shutil
+import tempfile
 
 import jax
 
@@ -14,6 +17,18 @@ def quick_mode() -> bool:
 def budget(full, quick):
     """`quick` in quick mode, else `full`: the one way notebooks size their work."""
     return quick if quick_mode() else full
+
+
+def fresh_run_folder(name: str) -> pathlib.Path:
+    """An empty folder `jetbook_NAME` in the system temp directory for a notebook's runs.
+    The same one each time, emptied first: a rerun trains afresh (rather than resuming) and
+    old runs do not pile up; it stays after the notebook, to be looked into."""
+    if not name or not all(c.isalnum() or c in "_-" for c in name):
+        raise ValueError(f"name must be letters, digits, '_' or '-', got {name!r}")
+    folder = pathlib.Path(tempfile.gettempdir()) / f"jetbook_{name}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 def describe_devices() -> str:
