@@ -452,7 +452,7 @@ def write_summary(out, order: Optional[list[str]] = None, planned: Optional[int]
     ax.set_yticks(range(len(rows)), [row["label"] + (f" ({row['diverged']} diverged)" if
                                                      row["diverged"] else "") for row in rows])
     ax.invert_yaxis()
-    ax.set_xlabel("held-out bits/dim (lower is better): mean ± std, grey ticks below = single seeds")
+    ax.set_xlabel("held-out bits/dim (lower is better): mean ± std; ticks: seeds")
     ax.set_title(f"{first['study']}: {first['preset']}, {first['steps']} steps", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
