@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 01 · The change-of-variables formula
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/01_change_of_variables.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/01_change_of_variables.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/01_change_of_variables.ipynb)
 #
 # **Runtime:** about 30 s on a 2-core CPU runtime, full budget and quick mode alike.
 #
@@ -29,11 +29,17 @@
 #   what makes a deep flow trainable.
 
 # %%
-# Setup: works unchanged on Colab, Binder and locally (installs jetbook only when missing).
-import importlib.util, subprocess, sys
-if importlib.util.find_spec("jetbook") is None:
+# Setup, the same in every notebook (Colab, Kaggle, Binder, local): installs jetbook if it is
+# missing (or from $JETBOOK_SOURCE when set) without upgrading anything already installed, so
+# Colab's jax, flax and ipywidgets stay as they are; then shows which accelerator JAX sees.
+import importlib, importlib.util, os, subprocess, sys
+jetbook_source = os.environ.get("JETBOOK_SOURCE")
+if jetbook_source or importlib.util.find_spec("jetbook") is None:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
-                           "jetbook[lab] @ git+https://github.com/jetbook/jetbook"])
+                           jetbook_source or "jetbook @ git+https://github.com/jetbook/jetbook"])
+    importlib.invalidate_caches()
+import jetbook as jb
+print(jb.runtime.accelerator_report())
 
 # %%
 import jax

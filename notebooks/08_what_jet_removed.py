@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 08 · What Jet removed, and why
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/08_what_jet_removed.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/08_what_jet_removed.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/08_what_jet_removed.ipynb)
 #
 # **Runtime:** quick mode (`JETBOOK_QUICK=1`: one tiny live ablation run of two steps) one
 # to one and a half minutes on a 2-core CPU, most of it compiling; the full budget trains the
@@ -35,11 +35,17 @@
 #   same code.
 
 # %%
-# Setup: works unchanged on Colab, Binder and locally (installs jetbook only when missing).
-import importlib.util, subprocess, sys
-if importlib.util.find_spec("jetbook") is None:
+# Setup, the same in every notebook (Colab, Kaggle, Binder, local): installs jetbook if it is
+# missing (or from $JETBOOK_SOURCE when set) without upgrading anything already installed, so
+# Colab's jax, flax and ipywidgets stay as they are; then shows which accelerator JAX sees.
+import importlib, importlib.util, os, subprocess, sys
+jetbook_source = os.environ.get("JETBOOK_SOURCE")
+if jetbook_source or importlib.util.find_spec("jetbook") is None:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
-                           "jetbook[lab] @ git+https://github.com/jetbook/jetbook"])
+                           jetbook_source or "jetbook @ git+https://github.com/jetbook/jetbook"])
+    importlib.invalidate_caches()
+import jetbook as jb
+print(jb.runtime.accelerator_report())
 
 # %%
 import json

@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 09 · TarFlow: a flow that writes one patch at a time
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/09_tarflow.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/09_tarflow.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/09_tarflow.ipynb)
 #
 # **Runtime:** quick mode (`JETBOOK_QUICK=1`, tiny models, a few dozen steps) about 1.5 minutes
 # on a 2-core CPU; the full budget trains four digit models for 200 steps each, about 12 to
@@ -36,11 +36,17 @@
 #   gradient trade honest bits/dim for cleaner samples.
 
 # %%
-# Setup: works unchanged on Colab, Binder and locally (installs jetbook only when missing).
-import importlib.util, subprocess, sys
-if importlib.util.find_spec("jetbook") is None:
+# Setup, the same in every notebook (Colab, Kaggle, Binder, local): installs jetbook if it is
+# missing (or from $JETBOOK_SOURCE when set) without upgrading anything already installed, so
+# Colab's jax, flax and ipywidgets stay as they are; then shows which accelerator JAX sees.
+import importlib, importlib.util, os, subprocess, sys
+jetbook_source = os.environ.get("JETBOOK_SOURCE")
+if jetbook_source or importlib.util.find_spec("jetbook") is None:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
-                           "jetbook[lab] @ git+https://github.com/jetbook/jetbook"])
+                           jetbook_source or "jetbook @ git+https://github.com/jetbook/jetbook"])
+    importlib.invalidate_caches()
+import jetbook as jb
+print(jb.runtime.accelerator_report())
 
 # %%
 import json

@@ -1,6 +1,6 @@
-"""The project's home is written once, in pyproject's [project.urls]; every Colab and Binder
-badge and every notebook's setup cell must point at that repository, so moving it is one edit
-(then fix what this test lists)."""
+"""The project's home is written once, in pyproject's [project.urls]; every Colab, Binder and
+Kaggle badge and every setup cell's install target must point at that repository, so moving it
+is one edit (then fix what this test lists)."""
 import pathlib
 import re
 import sys
@@ -18,9 +18,12 @@ REPO = r"([\w.-]+/[\w.-]+?)"
 LINKS = {   # kind -> pattern: group 1 the owner/name, then the branch and a path in the repository
     "colab": re.compile(r"colab\.research\.google\.com/github/" + REPO + r"/blob/([\w.-]+)/([\w./%-]+)"),
     "binder": re.compile(r"mybinder\.org/v2/gh/" + REPO + r"/([\w.-]+)\?labpath=([\w./%-]+)"),
+    "kaggle": re.compile(r"kaggle\.com/kernels/welcome\?src=https://github\.com/" + REPO
+                         + r"/blob/([\w.-]+)/([\w./%-]+)"),
     "pip": re.compile(r"git\+https://github\.com/" + REPO + r"""(?:\.git)?(?=["'@\s)\\]|$)"""),
 }
-SOURCES = sorted([ROOT / "README.md", *(ROOT / "notebooks").glob("*.py"),
+SETUP_CELL = ROOT / "jetbook" / "teaching" / "setup_cell.py"    # the setup cell's one source
+SOURCES = sorted([ROOT / "README.md", SETUP_CELL, *(ROOT / "notebooks").glob("*.py"),
                   *(ROOT / "notebooks").glob("*.ipynb"), *(ROOT / "binder").iterdir()])
 
 
@@ -55,30 +58,43 @@ def test_homepage_is_a_github_repository():
 def test_every_badge_and_setup_cell_points_at_the_project(source):
     text = source.read_text()
     assert wrong_links(text, project_repo()) == []
-    if source.parent.name == "notebooks":         # each notebook has a badge and a setup cell
-        assert LINKS["colab"].search(text) and LINKS["pip"].search(text), f"{source.name}: links not found"
+    if source.parent.name == "notebooks":         # each notebook has badges and a setup cell
+        assert all(LINKS[kind].search(text) for kind in ("colab", "kaggle", "pip")), \
+            f"{source.name}: links not found"
 
 
-def test_each_notebook_links_its_own_colab_page_and_installs_from_the_project():
+def test_each_notebook_links_its_own_pages_and_installs_from_the_project():
     repo = project_repo()
+    install = f'"jetbook @ git+https://github.com/{repo}"'      # the setup cell's default target
+    from jetbook.teaching.setup_cell import CELL
+    assert install in CELL, "setup_cell.CELL installs elsewhere"
     for source in sorted((ROOT / "notebooks").glob("*.py")):
         text = source.read_text()
-        own = f"colab.research.google.com/github/{repo}/blob/main/notebooks/{source.stem}.ipynb"
-        assert own in text, f"{source.name}: no Colab badge for its own notebook ({own})"
-        assert f"git+https://github.com/{repo}\"" in text, f"{source.name}: setup cell installs elsewhere"
+        page = f"github/{repo}/blob/main/notebooks/{source.stem}.ipynb"
+        own = {"Colab": f"colab.research.google.com/{page}",
+               "Kaggle": f"kaggle.com/kernels/welcome?src=https://github.com/{page[len('github/'):]}"}
+        for kind, link in own.items():
+            assert link in text, f"{source.name}: no {kind} badge for its own notebook ({link})"
+        assert install in text, f"{source.name}: setup cell installs elsewhere"
 
 
-def test_readme_has_colab_and_binder_badges():
+def test_readme_has_colab_binder_and_kaggle_badges():
     text = (ROOT / "README.md").read_text()
-    assert LINKS["colab"].search(text) and LINKS["binder"].search(text)
+    assert LINKS["colab"].search(text) and LINKS["binder"].search(text) and LINKS["kaggle"].search(text)
 
 
 def test_wrong_links_catches_a_moved_or_broken_link():
     repo = "jetbook/jetbook"
     good = ("[![Open In Colab](x)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/"
             "notebooks/01_change_of_variables.ipynb) mybinder.org/v2/gh/jetbook/jetbook/main?labpath="
-            "notebooks%2F00_welcome.ipynb \"jetbook[lab] @ git+https://github.com/jetbook/jetbook\"")
+            "notebooks%2F00_welcome.ipynb \"jetbook @ git+https://github.com/jetbook/jetbook\" "
+            "https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/"
+            "notebooks/09_tarflow.ipynb")
     assert wrong_links(good, repo) == []
-    assert len(wrong_links(good, "someone/jetbook")) == 3                 # all three kinds
+    assert len(wrong_links(good, "someone/jetbook")) == 4                 # all four kinds
+    kaggle = "welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/09_tarflow"
+    for wrong in ("welcome?src=https://github.com/someone/jetbook/blob/main/notebooks/09_tarflow",
+                  kaggle.replace("blob/main", "blob/dev"), kaggle.replace("09_tarflow", "09_tarlfow")):
+        assert len(wrong_links(good.replace(kaggle, wrong), repo)) == 1, wrong   # a bad Kaggle link
     assert wrong_links(good.replace("blob/main", "blob/dev"), repo)       # another branch
     assert wrong_links(good.replace("01_change", "01_chnage"), repo)      # a file that is not there
