@@ -30,7 +30,7 @@ import jetbook as jb
 print(jb.runtime.accelerator_report())"""
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[2] / "notebooks"   # in a checkout
-_CELL_START = re.compile(r"^# %%(?!.*\[markdown\])(?!.*\[raw\]).*$", re.MULTILINE)
+_CELL_START = re.compile(r"^# %%(?!.*\[(?:markdown|md|raw)\]).*$", re.MULTILINE)   # a code cell
 _ANY_CELL = re.compile(r"^# %%.*$", re.MULTILINE)
 
 
