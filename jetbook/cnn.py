@@ -15,6 +15,8 @@ import jax.numpy as jnp
 from einops import rearrange
 from flax import nnx
 
+from jetbook.compat import ModuleList
+
 KERNEL = (3, 3)
 
 
@@ -71,7 +73,7 @@ class ConvEncoder(nnx.Module):
 
     def __init__(self, width: int, depth: int, grid, *, dtype="float32", rngs: nnx.Rngs):
         self.grid = tuple(grid)
-        self.blocks = nnx.List([ConvBlock(width, dtype=dtype, rngs=rngs) for _ in range(depth)])
+        self.blocks = ModuleList([ConvBlock(width, dtype=dtype, rngs=rngs) for _ in range(depth)])
         self.norm = nnx.LayerNorm(width, dtype=jnp.dtype(dtype), rngs=rngs)
 
     def __call__(self, h, causal: bool = False):

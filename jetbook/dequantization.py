@@ -27,6 +27,7 @@ import numpy as np
 from einops import rearrange
 from flax import nnx
 
+from jetbook.compat import ModuleList
 from jetbook import splits
 from jetbook.cnn import ConvBlock, grid_conv
 from jetbook.coupling import affine_coupling
@@ -61,7 +62,7 @@ class Dequantizer(nnx.Module):
         self.matrices = splits.SplitMatrix(jnp.asarray(np.stack(
             [splits.spatial_split_matrix(kind, (h, w)) for kind in kinds])))
         self.embed = grid_conv(c, width, rngs=rngs)
-        self.nets = nnx.List([_CouplingNet(c, width, rngs=rngs) for _ in range(couplings)])
+        self.nets = ModuleList([_CouplingNet(c, width, rngs=rngs) for _ in range(couplings)])
 
     def _couplings(self, tokens, images, levels: int, inverse: bool):
         features = jax.nn.gelu(self.embed(bin_centres(images, levels)))

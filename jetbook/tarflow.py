@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jetbook.compat import ModuleList
 from jetbook.conditioning import mix_guidance, with_unconditional
 from jetbook.config import TarFlowConfig
 from jetbook.jet import dispatch, init_compiled
@@ -92,7 +93,7 @@ class FlowBlock(nnx.Module):
 
 
 def _build_blocks(cfg: TarFlowConfig, rngs: nnx.Rngs):
-    return nnx.List([FlowBlock(cfg, rngs=rngs) for _ in range(cfg.num_blocks)])
+    return ModuleList([FlowBlock(cfg, rngs=rngs) for _ in range(cfg.num_blocks)])
 
 
 def _reading_order(tokens, block_index: int):

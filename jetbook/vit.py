@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jetbook.compat import ModuleList
 from jetbook.conditioning import mix_guidance, with_unconditional
 
 
@@ -67,7 +68,7 @@ class Encoder(nnx.Module):
 
     def __init__(self, width: int, depth: int, heads: int, mlp_dim: int, *, dtype="float32",
                  rngs: nnx.Rngs):
-        self.blocks = nnx.List([EncoderBlock(width, heads, mlp_dim, dtype=dtype, rngs=rngs)
+        self.blocks = ModuleList([EncoderBlock(width, heads, mlp_dim, dtype=dtype, rngs=rngs)
                                 for _ in range(depth)])
         self.norm = nnx.LayerNorm(width, dtype=jnp.dtype(dtype), rngs=rngs)
 

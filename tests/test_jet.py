@@ -111,7 +111,7 @@ def test_trace_ends_at_z(images_in_range):
     steps = model.forward_path(x)
     assert steps.shape == (6, 2, 8, 8, 1)
     np.testing.assert_allclose(steps[0], x)
-    np.testing.assert_allclose(steps[-1], forward(model, x)[0], atol=1e-6)
+    np.testing.assert_allclose(steps[-1], forward(model, x)[0], atol=2e-6)   # a few float32 ulps: per-layer calls vs one scan
 
 
 @pytest.mark.parametrize("fields,message", [
@@ -162,7 +162,7 @@ def test_eager_calls_compile_once_and_match_the_traced_path(images_in_range, mon
     assert len(traces) == 3                                  # a new batch size traces again
     np.testing.assert_array_equal(z, z2)
     z_traced, logdet_traced = forward(model, x)              # inside nnx.jit: unrolled, traced
-    np.testing.assert_allclose(z, z_traced, atol=1e-6)
+    np.testing.assert_allclose(z, z_traced, atol=2e-6)       # a few float32 ulps: scan vs unrolled
     np.testing.assert_allclose(logdet, logdet_traced, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(back, x, atol=1e-5)
     np.testing.assert_allclose(logdet_inv, -logdet, rtol=1e-5, atol=1e-4)
@@ -194,4 +194,6 @@ def test_compiled_init_equals_eager_construction():
     # the Rngs advanced exactly as eager construction advances them
     np.testing.assert_array_equal(jax.random.key_data(rngs_a.params()), jax.random.key_data(rngs_b.params()))
     abstract = nnx.eval_shape(lambda: jb.Jet(cfg, rngs=nnx.Rngs(0)))
-    assert jax.tree.map(jnp.shape, nnx.state(abstract)) == jax.tree.map(jnp.shape, nnx.state(model))
+    shapes = lambda m: [(path, jnp.shape(leaf)) for path, leaf in
+                        jax.tree_util.tree_flatten_with_path(nnx.state(m))[0]]
+    assert shapes(abstract) == shapes(model)

@@ -141,8 +141,10 @@ def test_guidance_zero_equals_conditional_sampling(trained):
     plain = jb.sample(trained, key, 8, 0.8, labels=labels)
     guided0 = jb.sample(trained, key, 8, 0.8, labels=labels, guidance=0.0)
     z = 0.8 * jax.random.normal(key, (8, 8, 8, 1))
-    np.testing.assert_allclose(guided0, trained.inverse(z, labels)[0], atol=1e-5)
-    np.testing.assert_allclose(plain, guided0, atol=1e-5)
+    # two compiled programs of the autoregressive inverse: they differ by float32 rounding,
+    # which a trained model amplifies a little (1.2e-5 seen with jax 0.7.2)
+    np.testing.assert_allclose(guided0, trained.inverse(z, labels)[0], atol=3e-5)
+    np.testing.assert_allclose(plain, guided0, atol=3e-5)
     guided = jb.sample(trained, key, 8, 0.8, labels=labels, guidance=3.0)
     assert float(jnp.abs(guided - guided0).max()) > 1e-2   # guidance changes the draw
     np.testing.assert_allclose(jb.sample(trained, key, 8, 0.8, labels=3),
