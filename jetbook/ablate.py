@@ -36,6 +36,7 @@ import time
 from typing import Callable, Optional
 
 from jetbook.config import JetConfig, TrainConfig, preset_configs
+from jetbook.progress import progress_bar
 
 DEFAULT_SEEDS = 3
 # About a minute per digits run on 2 quiet CPU cores: ~17 s to compile, ~0.2 s a step.
@@ -326,7 +327,6 @@ def run_study(name: str, seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS,
     """Plan, then train every run that has no record yet; -> all records of the folder.
     `only`: labels of the settings to run (default all). `compile_cache` turns on JAX's
     persistent compilation cache for the rest of the process."""
-    from tqdm.auto import tqdm
     from jetbook.compare import machine
     runs = plan(name, seeds, steps, sets, only)
     planned = len(runs) if only is None else len(plan(name, seeds, steps, sets))  # the study's
@@ -340,8 +340,7 @@ def run_study(name: str, seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS,
     done = {_key(r["setting"], r["seed"]) for r in read_records(out)}
     todo = [run for run in runs if run.key not in done]
     command, commit = command_line(name, seeds, steps, out, sets, only), _commit()   # the code that runs
-    bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f"ablate {name}",
-               unit="run", dynamic_ncols=True)
+    bar = progress_bar(len(runs), len(runs) - len(todo), f"ablate {name}", unit="run")
     try:
         for run in todo:
             bar.set_postfix_str(f"{run.label}, seed {run.seed}")

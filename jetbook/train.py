@@ -21,7 +21,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from tqdm.auto import tqdm
 
 from jetbook import checkpoints, data, dequantization
 from jetbook.conditioning import drop_labels
@@ -31,6 +30,7 @@ from jetbook.jet import Jet
 from jetbook.dequantization import augmentation, bound_bpd, dequantize_noise, draw_noise
 from jetbook.likelihood import importance_weighted_bpd
 from jetbook.models import build_model
+from jetbook.progress import progress_bar
 from jetbook.sampling import sample
 from jetbook.sharding import DeviceMesh, local_rows
 
@@ -272,8 +272,7 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
     record, last_good, t_last, n_since = {}, start, time.perf_counter(), 0
     emit = lambda r: (_append_jsonl(metrics_path, r) if jax.process_index() == 0 else None,
                       callback(r) if callback else None)
-    bar = tqdm(total=tc.steps, initial=start, desc=f"train {tc.dataset}", disable=not progress,
-               dynamic_ncols=True)
+    bar = progress_bar(tc.steps, start, f"train {tc.dataset}", disable=not progress)
     step = start
     try:
         for step in range(start + 1, tc.steps + 1):

@@ -1,3 +1,5 @@
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -16,10 +18,27 @@ def run_cli(*args):
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def trained(tmp_path_factory):
+    """(run folder, what training wrote to stderr, which is not a terminal here)."""
     out = tmp_path_factory.mktemp("cli") / "digits"
-    cli.main(["train", "--steps", "10", "--batch", "32", "--out", str(out), "--no-progress"] + TINY)
-    return out
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        cli.main(["train", "--steps", "10", "--batch", "32", "--out", str(out)] + TINY)
+    return out, stderr.getvalue()
+
+
+@pytest.fixture(scope="module")
+def run_dir(trained):
+    return trained[0]
+
+
+def test_progress_into_a_file_is_plain_lines(trained):
+    """`jetbook train > log`: whole lines, no carriage-return updates, and the last one says
+    where training ended."""
+    log = trained[1]
+    assert "\r" not in log
+    lines = [line for line in log.splitlines() if line.startswith("train digits:")]
+    assert lines and lines[-1].startswith("train digits: 10/10 (100%)"), log
 
 
 def test_train_writes_everything_and_prints_baseline(run_dir, capsys):

@@ -16,9 +16,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from tqdm.auto import tqdm
 
+from jetbook.compat import ModuleList
 from jetbook.coupling import affine_forward, affine_inverse
+from jetbook.progress import progress_bar
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -193,7 +194,7 @@ class MLPConditioner(nnx.Module):
 
     def __init__(self, hidden: int, depth: int, *, rngs: nnx.Rngs):
         widths = [1] + [hidden] * depth
-        self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(widths, widths[1:])])
+        self.layers = ModuleList([nnx.Linear(a, b, rngs=rngs) for a, b in zip(widths, widths[1:])])
         self.out = nnx.Linear(widths[-1], 2, kernel_init=nnx.initializers.zeros,
                               bias_init=nnx.initializers.zeros, rngs=rngs)
 
@@ -219,7 +220,7 @@ class ToyFlow(nnx.Module):
         if not scale_max > 0:
             raise ValueError(f"scale_max must be > 0, got {scale_max!r}")
         self.scale_max = float(scale_max)
-        self.conditioners = nnx.List([MLPConditioner(hidden, depth, rngs=rngs)
+        self.conditioners = ModuleList([MLPConditioner(hidden, depth, rngs=rngs)
                                       for _ in range(num_couplings)])
 
     @property
@@ -318,7 +319,7 @@ def train_toy_flow(flow: ToyFlow, sampler: Callable, steps: int, *, batch_size: 
         raise ValueError(f"sampler must return (n, 2) points, got shape {data.shape}")
     data = data.reshape(steps, batch_size, 2)
     losses = []
-    with tqdm(total=steps, desc="training", disable=not progress) as bar:
+    with progress_bar(steps, desc="training", disable=not progress) as bar:
         for start in range(0, steps, steps_per_call):        # a shorter last chunk compiles once more
             chunk_losses = _train_chunk(flow, optimizer, data[start:start + steps_per_call])
             losses.append(np.asarray(chunk_losses))
