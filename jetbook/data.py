@@ -8,6 +8,7 @@ an uninterrupted run would.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 
 import numpy as np
@@ -27,6 +28,9 @@ PATCH_PHOTOS = {
 }
 PATCH_COUNTS = {"train": 20000, "test": 2000}
 PATCH_SIZE = 32
+# What the TFDS path imports, and how to get it (Colab's TPU runtime ships without TensorFlow).
+TFDS_MODULES = ("tensorflow", "tensorflow_datasets", "array_record")
+TFDS_INSTALL = 'pip install "jetbook[tfds]"'
 
 
 def levels_of(name: str) -> int:
@@ -136,11 +140,24 @@ def load_dataset(name: str, split: str = "train", *, seed: int = 0, data_dir=Non
         return _digits_with_labels(split)[0].copy()
     if name == "patches":
         return _patches(split, seed)[0].copy()
+    require_tfds(name)
     _tf()
     import tensorflow_datasets as tfds
     builder = tfds.builder(name, data_dir=data_dir)
     ds = _images(_as_dataset(builder, split=_tfds_split(name, split)), name).batch(4096)
     return np.concatenate(list(tfds.as_numpy(ds))).astype(np.uint8)
+
+
+def require_tfds(name: str = "TFDS data") -> None:
+    """Fail before anything downloads, builds or compiles when the TFDS stack is missing, with
+    the command that fixes it, rather than with an ImportError from deep inside TFDS."""
+    missing = [m for m in TFDS_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ModuleNotFoundError(
+            f"{name!r} is read through TensorFlow Datasets, which needs {', '.join(missing)}, not "
+            f"installed here (Colab's TPU runtime has no TensorFlow). Install the TFDS extra with "
+            f"`{TFDS_INSTALL}` (or `pip install tensorflow-cpu tensorflow-datasets array-record`), "
+            f"or train on an offline dataset: {', '.join(OFFLINE)}.", name=missing[0])
 
 
 def _as_dataset(builder, **kwargs):
@@ -188,6 +205,7 @@ def tfds_source(name: str, split: str, *, data_dir=None):
     check_name(name, split)
     if name in OFFLINE:
         raise ValueError(f"{name!r} is an in-memory dataset; use load_dataset or batch_at")
+    require_tfds(name)
     import tensorflow_datasets as tfds
     try:
         return tfds.data_source(name, split=_tfds_split(name, split), data_dir=data_dir)

@@ -11,10 +11,15 @@ their shardings, and `train.train_step` is lowered and compiled for an abstract 
 CPU devices (XLA's `--xla_force_host_platform_device_count`), so no accelerator is needed.
 Parameter and optimizer bytes are exact; temporaries are those of the CPU compilation, an
 estimate of what an accelerator's compiler needs.
+
+`RUNTIMES` records the runtimes Colab and Kaggle offer; `--table` plans every paper preset on
+each of their memory shapes, and `runtime_hours` turns those rows into the largest preset that
+fits each runtime and the hours of the paper's epochs for it at an assumed MFU.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import math
@@ -185,29 +190,95 @@ def plan(model_config: JetConfig, train_config: TrainConfig, devices: int, hbm_g
     return result
 
 
-# Common runtimes: (devices, GiB of memory per device)
-RUNTIMES = {"1 × 16 GiB (T4, TPU v5e-1)": (1, 16), "8 × 8 GiB (TPU v2-8)": (8, 8),
-            "8 × 16 GiB (TPU v5e-8)": (8, 16), "1 × 80 GiB (A100 / H100)": (1, 80)}
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """A machine a learner can get today, with the figures the planner and the hours need.
+
+    `gib` and `peak_flops` are per device; `peak_flops` is the dense (no sparsity) peak in
+    `dtype`, the precision jetbook would train the conditioner in there: the vendor's figure,
+    except where `source` says it is an estimate. `gib` is the nominal memory (vendors write
+    GB; the chips come in GiB); a program gets somewhat less (a T4 shows 15 of its 16), so a
+    `fits` within a few per cent of `gib` is not a promise (`tight`)."""
+    name: str
+    offered_by: str
+    devices: int
+    gib: float
+    peak_flops: float
+    dtype: str
+    source: str
+
+    def tight(self, per_device_gib: float, headroom: float = 0.05) -> bool:
+        """Whether a plan leaves less than `headroom` of the memory free: what the driver and
+        runtime keep, and an accelerator compiler's different layout, may not fit there."""
+        return per_device_gib > (1 - headroom) * self.gib
+
+    @property
+    def shape(self) -> tuple[int, float]:
+        """What the plan table is keyed by: runtimes of one memory shape share a row."""
+        return (self.devices, float(self.gib))
+
+
+# What Colab and Kaggle offer (Colab retired its TPU v2-8 runtime in September 2025).
+RUNTIMES = {r.name: r for r in (
+    Runtime("Colab CPU", "Colab (free tier)", 1, 12.7, 70e9, "float32",
+            "estimate, not a vendor figure: 2 vCPUs = 1 core at 2.2 GHz x 32 float32 FLOPs "
+            "per cycle (AVX2, two FMA units); 12.7 GiB system RAM (Colab's resource panel; "
+            "psutil reports 13.6e9 bytes)"),
+    Runtime("Colab T4", "Colab (free tier)", 1, 16, 8.1e12, "float32",
+            "NVIDIA T4 datasheet: 16 GB GDDR6; 8.1 TFLOP/s float32 (no bfloat16 tensor cores; "
+            "its 65 TFLOP/s float16 tensor cores need loss scaling, which jetbook does not do)"),
+    Runtime("Colab L4", "Colab", 1, 24, 121e12, "bfloat16",
+            "NVIDIA L4 datasheet: 24 GB GDDR6; 242 TFLOP/s bfloat16 with sparsity, 121 dense"),
+    Runtime("Colab A100 40 GB", "Colab", 1, 40, 312e12, "bfloat16",
+            "NVIDIA A100 datasheet: 40 GB HBM2; 312 TFLOP/s bfloat16 dense"),
+    Runtime("Colab H100 80 GB", "Colab", 1, 80, 989e12, "bfloat16",
+            "NVIDIA H100 SXM datasheet: 80 GB HBM3; 1,979 TFLOP/s bfloat16 with sparsity, "
+            "989 dense (the PCIe card: 756 dense)"),
+    Runtime("Colab TPU v5e-1", "Colab", 1, 16, 197e12, "bfloat16",
+            "Google Cloud TPU v5e docs: 16 GB HBM2, 197 TFLOP/s bfloat16 per chip"),
+    Runtime("Colab TPU v6e-1", "Colab", 1, 32, 918e12, "bfloat16",
+            "Google Cloud TPU v6e (Trillium) docs: 32 GB HBM, 918 TFLOP/s bfloat16 per chip"),
+    Runtime("Kaggle TPU v5e-8", "Kaggle (free weekly quota)", 8, 16, 197e12, "bfloat16",
+            "Google Cloud TPU v5e docs: 8 chips, each 16 GB HBM2 and 197 TFLOP/s bfloat16"),
+)}
 PAPER_PRESETS = ("imagenet32", "in64_ablation", "imagenet64", "cifar10")
 
 
-def table(path, presets=PAPER_PRESETS, runtimes=RUNTIMES) -> list[dict]:
-    """`plan` for every preset on every runtime, one JSON line each in `path` (notebook 07).
+def shapes(runtimes=RUNTIMES) -> list[tuple[int, float]]:
+    """The distinct (devices, GiB) of `runtimes`, in order: one plan row per preset each."""
+    return list(dict.fromkeys(r.shape for r in runtimes.values()))
 
-    Rows already in `path` are kept, so a table stopped halfway (a billion-parameter compile
-    takes a CPU minutes) resumes with the next row. Each row records its date and machine."""
+
+def shape_label(devices: int, gib: float) -> str:
+    return f"{devices} × {gib:g} GiB"
+
+
+def row_key(row: dict) -> tuple[str, int, float]:
+    """(preset, devices, GiB): a row answers for every runtime of that memory shape."""
+    return (row["preset"], row["devices"], float(row["hbm_gib"]))
+
+
+def table(path, presets=PAPER_PRESETS, runtimes=RUNTIMES) -> list[dict]:
+    """`plan` for every preset on every memory shape of `runtimes`, one JSON line each in
+    `path` (notebook 07).
+
+    Rows already in `path` are kept, and a (preset, devices, GiB) already there is not
+    compiled again: a table stopped halfway (a billion-parameter compile takes a CPU minutes)
+    resumes with the next row, and a runtime of a shape already planned costs nothing. Each
+    new row records its date and machine."""
     from jetbook.compare import machine
 
     path = pathlib.Path(path)
     rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-    done = {(row["preset"], row["runtime"]) for row in rows}
+    done = {row_key(row) for row in rows}
     with open(path, "a") as f:
         for name in presets:
             preset = get_preset(name)
-            for runtime, (devices, gib) in runtimes.items():
-                if (name, runtime) in done:
+            for devices, gib in shapes(runtimes):
+                if (name, devices, gib) in done:
                     continue
-                row = {"preset": name, "runtime": runtime,
+                names = [r.name for r in runtimes.values() if r.shape == (devices, gib)]
+                row = {"preset": name, "runtime": f"{shape_label(devices, gib)} ({', '.join(names)})",
                        **plan(preset.model, preset.train, devices, gib),
                        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
                        "command": f"python -m jetbook.plan --table {path}"}
@@ -217,20 +288,96 @@ def table(path, presets=PAPER_PRESETS, runtimes=RUNTIMES) -> list[dict]:
     return rows
 
 
+# --- hours to the paper's epochs -------------------------------------------------------------
+# The fraction of peak the hours assume. Nothing has been measured on a GPU or TPU yet; 35 % is
+# the goal the project sets for jetbook's GPU step (model FLOPs: remat's recomputation is not
+# counted, so a rematerialised step must do better than 35 % of hardware FLOPs to reach it).
+MFU = 0.35
+IMAGENET_1K_TRAIN = 1_281_167     # training images of imagenet_resized (TFDS); 1.2M in the paper
+CIFAR10_TRAIN = 50_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """One training run of the paper's recipe for a preset: `epochs` passes over `images`
+    (the epochs are the paper's, the image counts the datasets')."""
+    data: str
+    images: int
+    epochs: int
+    source: str                 # where the paper gives the epochs
+    at_least: bool = False      # `images` is a lower bound (the paper gives no exact count)
+
+
+# The paper's epochs per preset. The `cifar10` preset is the ImageNet-21k 32x32 model: the paper
+# pre-trains it on ImageNet-21k and fine-tunes it on CIFAR-10; it gives no CIFAR-10 run from
+# scratch. ImageNet-21k's size is given only as "more than 10x" ImageNet-1k's, a lower bound.
+PAPER_PHASES = {
+    "imagenet32": (Phase("ImageNet-1k 32×32", IMAGENET_1K_TRAIN, 200, "paper, Sec. 3.1"),),
+    "imagenet64": (Phase("ImageNet-1k 64×64", IMAGENET_1K_TRAIN, 200, "paper, Sec. 3.1"),),
+    "in64_ablation": (Phase("ImageNet-1k 64×64", IMAGENET_1K_TRAIN, 200, "paper, Sec. 3.2"),),
+    "cifar10": (Phase("ImageNet-21k 32×32 (pre-training)", 10 * IMAGENET_1K_TRAIN, 50,
+                      "paper, Sec. 3.1", at_least=True),
+                Phase("CIFAR-10 (fine-tuning)", CIFAR10_TRAIN, 100, "paper, Sec. 3.1")),
+}
+
+
+def training_hours(flops_per_image: float, images: int, epochs: float, runtime: Runtime,
+                   mfu: float = MFU) -> float:
+    """Wall-clock hours for `epochs` passes over `images` on every device of `runtime`, each
+    running at `mfu` of its peak: what a budget buys before anything is rented."""
+    if not 0 < mfu <= 1:
+        raise ValueError(f"mfu must be in (0, 1], got {mfu!r}")
+    return epochs * images * flops_per_image / (runtime.devices * runtime.peak_flops * mfu) / 3600
+
+
+def fitting(row: dict) -> dict | None:
+    """{settings, per_device_gib, parameters} of the cheapest setting of a plan row that fits,
+    or None: the row's own settings when they fit, else what its search found."""
+    found = row if row["fits"] else row.get("fitting")
+    if not found:
+        return None
+    return {"settings": found["settings"], "per_device_gib": found["per_device_gib"], "parameters": found["parameters"]}
+
+
+def largest_fitting(rows: list[dict], runtime: Runtime, presets=PAPER_PRESETS):
+    """(preset, fitting(row)) of the preset with the most parameters that fits `runtime`'s
+    memory, or (None, None) when none does."""
+    found = [(row["preset"], fitting(row)) for row in rows
+             if row["preset"] in presets and (row["devices"], float(row["hbm_gib"])) == runtime.shape
+             and fitting(row)]
+    return max(found, key=lambda item: item[1]["parameters"], default=(None, None))
+
+
+def runtime_hours(rows: list[dict], runtimes=RUNTIMES, mfu: float = MFU) -> list[dict]:
+    """Per runtime: the largest paper preset that fits (from the plan rows) and the hours of
+    each phase of the paper's recipe for it at `mfu` of the runtime's peak."""
+    out = []
+    for runtime in runtimes.values():
+        preset, fit = largest_fitting(rows, runtime)
+        entry = {"runtime": runtime, "preset": preset, "fit": fit, "phases": []}
+        if preset:
+            flops = bench.model_flops_per_step(get_preset(preset).model, 1)
+            entry["flops_per_image"] = flops
+            entry["phases"] = [{"phase": phase, "hours": training_hours(
+                flops, phase.images, phase.epochs, runtime, mfu)} for phase in PAPER_PHASES[preset]]
+        out.append(entry)
+    return out
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m jetbook.plan", description=__doc__.splitlines()[0])
     parser.add_argument("--preset")
     parser.add_argument("--devices", type=int, help="devices in the mesh")
     parser.add_argument("--hbm-gib", type=float, help="memory per device, GiB")
     parser.add_argument("--table", metavar="PATH", help="instead: every paper preset on every "
-                        "runtime of RUNTIMES, one JSON line each, appended to PATH "
-                        "(rows already there are kept)")
+                        "memory shape of RUNTIMES, one JSON line each, appended to PATH "
+                        "(rows already there are kept and not planned again)")
     parser.add_argument("--batch", type=int, help="global batch (default: the preset's)")
     parser.add_argument("--set", action="append", metavar="FIELD=VALUE",
                         help="JetConfig or TrainConfig override, e.g. sharding=fsdp")
     args = parser.parse_args(argv)
     if args.table:
-        jax.config.update("jax_num_cpu_devices", max(d for d, _ in RUNTIMES.values()))
+        jax.config.update("jax_num_cpu_devices", max(r.devices for r in RUNTIMES.values()))
         return {"rows": table(args.table)}
     if args.preset is None or args.devices is None or args.hbm_gib is None:
         parser.error("--preset, --devices and --hbm-gib are required (or --table PATH)")

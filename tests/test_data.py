@@ -1,9 +1,11 @@
+import sys
+
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
 import jetbook as jb
-from jetbook import baselines, data
+from jetbook import baselines, data, train
 
 
 def test_digits_split_shapes_and_levels():
@@ -72,6 +74,27 @@ def test_missing_tfds_data_says_how_to_get_it(tmp_path):
         jb.load_dataset("cifar10", "test", data_dir=str(tmp_path))
     with pytest.raises(FileNotFoundError, match="file_format='array_record'"):
         data.tfds_source("cifar10", "train", data_dir=str(tmp_path))
+
+
+def test_tfds_without_tensorflow_says_what_to_install(monkeypatch, tmp_path):
+    """Colab's TPU runtime has no TensorFlow: the TFDS path names what to install, and says so
+    before any work (no TFDS builder asked for, no model built, nothing compiled)."""
+    monkeypatch.setitem(sys.modules, "tensorflow", None)          # as if it were not installed
+    work = lambda *args, **kwargs: pytest.fail("work started before the missing module was named")
+    monkeypatch.setattr(tfds, "builder", work)
+    monkeypatch.setattr(tfds, "data_source", work)
+    monkeypatch.setattr(train, "build_model_and_optimizer", work)
+    install = r'needs tensorflow, .*pip install "jetbook\[tfds\]".*pip install tensorflow-cpu'
+    with pytest.raises(ModuleNotFoundError, match=install):
+        jb.load_dataset("cifar10", "test")
+    with pytest.raises(ModuleNotFoundError, match=install):
+        data.tfds_source("imagenet_resized/32x32", "train")
+    model_config = jb.JetConfig(image_shape=(32, 32, 3), patch_size=8, num_couplings=1,
+                                vit_depth=1, vit_width=8, vit_heads=1)
+    with pytest.raises(ModuleNotFoundError, match=install):
+        train.train_and_evaluate(model_config, jb.TrainConfig(dataset="cifar10", steps=1, batch_size=2),
+                                 tmp_path / "run", progress=False)
+    assert jb.load_dataset("digits", "test").shape == (297, 8, 8, 1)   # offline data still works
 
 
 def test_baselines():

@@ -229,18 +229,3 @@ def test_a_layout_failure_leaves_an_intact_checkpoint_in_place(tmp_path, monkeyp
         checkpoints.restore_for_resume(checkpoints.manager(tmp_path, 2), model, opt)
     assert (tmp_path / "checkpoints" / "1").is_dir()
     assert not (tmp_path / checkpoints.DAMAGED_DIR).exists()
-
-
-def test_plan_table_keeps_finished_rows_and_dates_new_ones(tmp_path):
-    """A stopped `--table` run resumes: rows already written are kept, new rows carry their
-    date and machine. (Budgets far below the parameters' bytes, so nothing compiles.)"""
-    path = tmp_path / "table.jsonl"
-    path.write_text(json.dumps({"preset": "digits", "runtime": "done already"}) + "\n")
-    runtimes = {"done already": (1, 1e-6), "new": (1, 2e-6)}
-    rows = plan.table(path, presets=("digits",), runtimes=runtimes)
-    written = [json.loads(line) for line in path.read_text().splitlines()]
-    assert rows == written and [r["runtime"] for r in written] == ["done already", "new"]
-    assert written[0] == {"preset": "digits", "runtime": "done already"}
-    new = written[1]
-    assert new["fits"] is False and new["hbm_gib"] == 2e-6 and new["fitting"] is None
-    assert new["date"] and new["machine"]["cpu_count"] == os.cpu_count()
