@@ -16,11 +16,15 @@ def independent_pixel_bpd(train: np.ndarray, test: np.ndarray, levels: int, alph
     if train.shape[1:] != test.shape[1:]:
         raise ValueError(f"train and test must have the same image shape, got {train.shape[1:]} "
                          f"and {test.shape[1:]}")
-    tr = train.reshape(len(train), -1).astype(np.int64)
-    te = test.reshape(len(test), -1).astype(np.int64)
+    tr, te = train.reshape(len(train), -1), test.reshape(len(test), -1)
     dims = np.arange(tr.shape[1])
-    counts = np.full((tr.shape[1], levels), alpha, np.float64)
-    np.add.at(counts, (np.broadcast_to(dims, tr.shape), tr), 1.0)
+    # histogram of (dimension, value) pairs, 1024 images at a time: the whole `patches` train
+    # split as int64 indices would be half a GiB, more than Binder can spare
+    counts = np.zeros(tr.shape[1] * levels, np.int64)
+    for start in range(0, len(tr), 1024):
+        pairs = dims * levels + tr[start:start + 1024].astype(np.int64)
+        counts += np.bincount(pairs.ravel(), minlength=counts.size)
+    counts = counts.reshape(tr.shape[1], levels) + alpha
     probs = counts / counts.sum(1, keepdims=True)
     return float(-np.log2(probs[dims, te]).mean())
 
