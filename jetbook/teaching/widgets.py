@@ -4,12 +4,14 @@ Each explorer keeps its controls as attributes (so code and tests can drive them
 widget as `.widget` (displaying the explorer displays it), and after every redraw
 `render_count`, `last_figure` (the matplotlib Figure), `last_png` (it as PNG bytes) and
 `last_figure_data` (what it shows, in the library's own units). Figures are drawn off-screen
-with the Agg renderer and placed in an `ipywidgets.Output`; outside a notebook nothing is
-displayed, but everything is still computed and recorded.
+with the Agg renderer and shown as PNG bytes in an `ipywidgets.Image` (`.figure_image`); outside
+a notebook nothing is displayed, but everything is still computed and recorded.
+
+The controls and the Image behave the same under ipywidgets 7.7 (Colab's pin, the classic
+Notebook) and 8 (JupyterLab), so there is no version branch here.
 """
 from __future__ import annotations
 
-import base64
 import io
 import math
 import time
@@ -36,18 +38,29 @@ FLOWS = tuple(model_class for _, model_class in MODEL_KINDS.values())
 
 
 class _FigureWidget:
-    """Shared plumbing: an Output that shows the latest figure, and what was last drawn."""
+    """Shared plumbing: an Image that shows the latest figure, and what was last drawn.
+
+    An Image, not an Output: an Image is a plain model with its bytes synced from the kernel,
+    drawn the same way by every frontend, while each frontend implements the Output widget on
+    its own (widgetsnbextension 3.6.10, for the classic Notebook, cannot create one at all).
+    It stays hidden until the first figure, so a plot with nothing drawn yet is not a broken
+    image, and keeps its own size: a box stretches its children, which would blur the PNG."""
 
     def __init__(self, controls):
-        self.output = ipywidgets.Output()
-        self.widget = ipywidgets.VBox(list(controls) + [self.output])
+        self.figure_image = ipywidgets.Image(
+            format="png", layout=ipywidgets.Layout(display="none", align_self="flex-start"))
+        self.widget = ipywidgets.VBox(list(controls) + [self.figure_image])
         self.render_count = 0
         self.last_figure: Figure | None = None
         self.last_png: bytes | None = None
         self.last_figure_data = None
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+    def _ipython_display_(self):
+        """Hand the root widget to IPython, which uses whatever display hook the installed
+        ipywidgets has (7.x only `_ipython_display_`, 8 only `_repr_mimebundle_`)."""
+        from IPython.display import display
+
+        display(self.widget)
 
     def _show(self, fig: Figure, data) -> None:
         buffer = io.BytesIO()
@@ -55,11 +68,8 @@ class _FigureWidget:
         self.last_figure, self.last_png = fig, buffer.getvalue()
         self.last_figure_data = data
         self.render_count += 1
-        # Replace the Output's content from the kernel side: no display machinery needed, so
-        # it behaves the same in Jupyter, Colab, VS Code and plain Python (where nothing shows).
-        self.output.outputs = ({"output_type": "display_data", "metadata": {},
-                                "data": {"image/png": base64.b64encode(self.last_png).decode("ascii"),
-                                         "text/plain": f"<{type(self).__name__} figure>"}},)
+        self.figure_image.value = self.last_png
+        self.figure_image.layout.display = None
 
 
 def _single_image(image, shape, name="image") -> np.ndarray:
@@ -77,6 +87,10 @@ def _to_model_space(image, levels: int) -> np.ndarray:
     if np.issubdtype(a.dtype, np.integer):
         return np.asarray(bin_centres(a, levels))
     return a.astype(np.float32)
+
+
+# a label longer than the default width (80 px in ipywidgets 7 and 8) is cut to "temperat..."
+_WIDE_LABEL = {"description_width": "initial"}
 
 
 def _slider(description: str, value, low: float, high: float, step: float) -> ipywidgets.FloatSlider:
@@ -363,7 +377,8 @@ class SampleExplorer(_FigureWidget):
             raise ValueError(f"n must be a positive int, got {n!r}")
         self.model, self.levels, self.n, self.ncols = model, levels, n, ncols
         self.temperature = ipywidgets.FloatSlider(value=temperature, min=0.0, max=1.5, step=0.05,
-                                                  description="temperature", continuous_update=False)
+                                                  description="temperature", continuous_update=False,
+                                                  style=_WIDE_LABEL)
         self.seed = ipywidgets.IntText(value=seed, description="seed")
         self.regenerate = ipywidgets.Button(description="new samples")
         super().__init__([ipywidgets.HBox([self.temperature, self.seed, self.regenerate])])
@@ -403,7 +418,8 @@ class GuidanceExplorer(_FigureWidget):
         self.guidance = ipywidgets.FloatSlider(value=guidance, min=0.0, max=5.0, step=0.25,
                                                description="guidance", continuous_update=False)
         self.temperature = ipywidgets.FloatSlider(value=temperature, min=0.0, max=1.5, step=0.05,
-                                                  description="temperature", continuous_update=False)
+                                                  description="temperature", continuous_update=False,
+                                                  style=_WIDE_LABEL)
         self.seed = ipywidgets.IntText(value=seed, description="seed")
         super().__init__([ipywidgets.HBox([self.label, self.guidance]),
                           ipywidgets.HBox([self.temperature, self.seed])])
