@@ -1,5 +1,4 @@
 """Plot helpers and widgets, driven programmatically (no notebook, Agg backend)."""
-import base64
 
 import matplotlib
 
@@ -124,8 +123,7 @@ def test_split_explorer_follows_coupling_and_kind(model, digit):
     explorer.coupling.value = 1                                       # another channel coupling
     assert np.array_equal(explorer.mask, plots.split_pixel_mask("channel", cfg.image_shape, 2, channel[1]))
     assert explorer.render_count == count + 1 and explorer.last_png != png
-    shown = explorer.output.outputs[0]["data"]["image/png"]             # what a notebook displays
-    assert base64.b64decode(shown) == explorer.last_png
+    assert explorer.figure_image.value == explorer.last_png             # what a notebook displays
 
     explorer.coupling.value = 4                                       # the spatial coupling
     assert explorer.kind.value == cfg.coupling_kinds[4] == "checkerboard"
