@@ -49,6 +49,11 @@ def run(notebook: pathlib.Path, full: bool) -> dict:
     if not full:
         env["JETBOOK_QUICK"] = "1"
     with tempfile.TemporaryDirectory() as out:
+        # this checkout's jetbook, and a temp folder of its own: two runs of one notebook at once
+        # (this and a test run) would otherwise share jb.fresh_run_folder's folder
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        env["TMPDIR"] = str(pathlib.Path(out) / "tmp")
+        (pathlib.Path(out) / "tmp").mkdir()
         command = ["taskset", "-c", "0", sys.executable, "-m", "jupyter", "nbconvert", "--to",
                    "notebook", "--execute", "--ExecutePreprocessor.timeout=-1",
                    f"--output-dir={out}", notebook.name]

@@ -28,6 +28,7 @@ from jetbook.config import JetConfig, TrainConfig
 from jetbook.images import save_image_grid
 from jetbook.jet import Jet
 from jetbook.dequantization import augmentation, bound_bpd, dequantize_noise, draw_noise
+from jetbook.host_memory import release_freed_memory
 from jetbook.likelihood import importance_weighted_bpd
 from jetbook.models import build_model
 from jetbook.progress import progress_bar
@@ -321,6 +322,7 @@ def train_and_evaluate(model_config: JetConfig, train_config: TrainConfig, workd
     finally:
         bar.close()
         manager.wait_until_finished()
+        release_freed_memory()        # the next run in this process starts from less
     if not record.get("test_bpd"):       # resumed at the end: nothing ran, still report
         record = {"step": step, "test_bpd": evaluate(model, test_images, levels, tc.batch_size,
                                                      tc.seed + 2, test_labels,
