@@ -40,6 +40,10 @@ class PlainProgress:
     def set_postfix_str(self, text: str) -> None:
         self.postfix = {"at": text}
 
+    def write(self, text: str) -> None:
+        """A message of its own, as tqdm.write gives one beside the bar."""
+        print(text, file=self.file, flush=True)
+
     def _write(self, now: float) -> None:
         self._last = now
         rate = (self.n - self._start_n) / max(now - self._start, 1e-9)

@@ -30,9 +30,11 @@ def test_every_interval_writes_a_line():
         for _ in range(3):
             bar.update()
             bar.set_postfix_str("seed 0")
+        bar.write("run 4 done")
     lines = stream.getvalue().splitlines()
     assert [line.split(",")[0] for line in lines] == ["ablate x: 3/5 (60%)", "ablate x: 4/5 (80%)",
-                                                      "ablate x: 5/5 (100%)", "ablate x: 5/5 (100%)"]
+                                                      "ablate x: 5/5 (100%)", "run 4 done",
+                                                      "ablate x: 5/5 (100%)"]
     assert "run/s" in lines[0] and lines[1].endswith("at=seed 0")
 
 
