@@ -97,8 +97,9 @@ def measure(names: list[str], full: bool) -> None:
     for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         if (names and notebook.stem[:2] not in names) or (notebook.stem, mode) in done:
             continue
+        code = commit()                             # what runs, before anything is committed
         row = run(notebook, full)
-        row.update(date=time.strftime("%Y-%m-%d %H:%M %Z"), machine=machine(), commit=commit(),
+        row.update(date=time.strftime("%Y-%m-%d %H:%M %Z"), machine=machine(), commit=code,
                    command=f"python benchmarks/notebook_memory.py{' --full' if full else ''} "
                            f"{notebook.stem[:2]}")
         print(json.dumps(row), flush=True)
@@ -111,18 +112,21 @@ def table(rows: list[dict]) -> str:
     cell = lambda r: ("not measured" if r is None else
                       f"failed (exit {r['returncode']})" if r["returncode"] else
                       f"{r['peak_pss_mib']} MiB, {r['wall_s']:.0f} s")
-    lines = ["| notebook | quick mode: peak, time | full budget: peak, time | fits 2 GiB |",
-             "|---|---|---|---|"]
+    lines = ["| notebook | quick mode: peak, time | full budget: peak, time | fits 2 GiB | code |",
+             "|---|---|---|---|---|"]
     for name in sorted({r["notebook"] for r in rows}):
         quick, full = by.get((name, "quick")), by.get((name, "full"))
         peaks = [r["peak_pss_mib"] for r in (quick, full) if r and not r["returncode"]]
         fits = "yes" if peaks and max(peaks) < BINDER_MIB else "no" if peaks else "?"
-        lines.append(f"| {name} | {cell(quick)} | {cell(full)} | {fits} |")
+        commits = " / ".join(dict.fromkeys(r["commit"] for r in (quick, full) if r))
+        lines.append(f"| {name} | {cell(quick)} | {cell(full)} | {fits} | {commits} |")
     dates = sorted(r["date"] for r in rows)
     machines = {r["machine"]["platform"] for r in rows}
     lines.append(f"\nMeasured {dates[0]} to {dates[-1]} on {', '.join(sorted(machines))}, one CPU "
                  f"(`taskset -c 0`), by `python benchmarks/notebook_memory.py [--full]`; rows in "
-                 f"`results/notebook_memory.jsonl`.")
+                 f"`results/notebook_memory.jsonl`. \"code\" is the commit that ran (-dirty: with "
+                 f"uncommitted changes, committed next). The times are those of a machine shared with "
+                 f"other jobs, not benchmarks.")
     return "\n".join(lines) + "\n"
 
 
