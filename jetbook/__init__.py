@@ -9,9 +9,12 @@ Three kinds of code live here:
   convolutional conditioner), `dequantization` (uniform or learned noise, the bound);
 - training and tools: `data`, `train`, `sharding`, `checkpoints`, `images`, `baselines`,
   `cli` (`jetbook train | eval | sample`), `bench` (`python -m jetbook.bench`), and
-  `shipped` (trained models shipped in the package: `jb.pretrained("digits")`);
+  `shipped` (trained models shipped in the package: `jb.pretrained("digits")`), `progress`
+  (bars in a terminal, plain lines in a log), `host_memory`, and `compat` (what differs
+  between Colab's pinned versions and today's);
 - teaching aids, in `jetbook.teaching`: `toys`, `plots`, `widgets`, `exercises`, `checks`,
-  `runtime` (quick mode), `student`. They are reachable as `jb.toys`, `jb.plots`, ... too.
+  `runtime` (quick mode, the accelerator report), `student`, `setup_cell` (every notebook's
+  first cell). They are reachable as `jb.toys`, `jb.plots`, ... too.
 
 Everything is imported on first use, so `import jetbook` itself is cheap.
 """
@@ -37,8 +40,9 @@ _EXPORTS = {
 _MODULES = ("config", "patches", "splits", "coupling", "vit", "jet", "tarflow", "models",
             "actnorm", "dense", "cnn", "dequantization",
             "conditioning", "bayes", "compare", "likelihood", "sampling", "data", "train", "sharding", "checkpoints", "images", "baselines", "cli", "bench", "shipped",
+            "progress", "host_memory", "compat",
             "teaching")
-_TEACHING = ("toys", "plots", "widgets", "exercises", "checks", "runtime", "student")
+_TEACHING = ("toys", "plots", "widgets", "exercises", "checks", "runtime", "student", "setup_cell")
 
 __all__ = sorted(_EXPORTS) + list(_MODULES) + list(_TEACHING)
 
