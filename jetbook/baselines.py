@@ -74,7 +74,10 @@ def available_codecs() -> tuple[str, ...]:
 def encode(image: np.ndarray, codec: str) -> bytes:
     """One uint8 image (H, W, 1 or 3) as one lossless file of `codec`."""
     if codec not in available_codecs():
-        raise ValueError(f"codec must be one of {available_codecs()} (installed here), got {codec!r}")
+        hint = (' (JPEG XL needs the opt-in, GPL-3.0 plugin: pip install "jetbook[codecs]")'
+                if codec == "jpeg-xl" else "")
+        raise ValueError(f"codec must be one of {available_codecs()} (installed here), got "
+                         f"{codec!r}{hint}")
     return ENCODERS[codec](image)
 
 

@@ -42,3 +42,9 @@ def test_bad_codec_and_images():
         baselines.codec_bpd(SMOOTH, "avif")
     with pytest.raises(ValueError, match="images must be uint8"):
         baselines.codec_bpd(SMOOTH.astype(np.float32), "png")
+
+
+def test_missing_jpeg_xl_plugin_names_the_extra(monkeypatch):
+    monkeypatch.setattr(baselines, "available_codecs", lambda: ("png", "webp"))
+    with pytest.raises(ValueError, match=r'pip install "jetbook\[codecs\]"'):
+        baselines.encode(SMOOTH[0], "jpeg-xl")
