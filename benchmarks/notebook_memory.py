@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -25,10 +23,11 @@ import time
 
 import psutil
 
+from jetbook import records
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results" / "notebook_memory.jsonl"
 BINDER_MIB = 2048
-BLOCK = re.compile(r"(<!-- notebook-memory -->\n).*?(<!-- /notebook-memory -->)", re.S)
 
 
 def tree_memory(process: psutil.Process) -> tuple[int, int]:
@@ -73,21 +72,13 @@ def run(notebook: pathlib.Path, full: bool) -> dict:
 
 
 def machine() -> dict:
-    return {"platform": platform.platform(), "cpu_count": os.cpu_count(), "cpus_used": 1,
-            "memory_gib": round(psutil.virtual_memory().total / 2 ** 30, 1),
-            "python": platform.python_version()}
-
-
-def commit() -> str:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                          text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "jetbook", "notebooks"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip()
-    return head + ("-dirty" if dirty else "")
+    """This process runs no JAX: the machine record without devices, and what a run is given."""
+    return records.machine(devices=False, cpus_used=1,
+                           memory_gib=round(psutil.virtual_memory().total / 2 ** 30, 1))
 
 
 def read_rows() -> list[dict]:
-    return [json.loads(line) for line in RESULTS.read_text().splitlines()] if RESULTS.exists() else []
+    return records.read_jsonl(RESULTS)
 
 
 def measure(names: list[str], full: bool) -> None:
@@ -97,14 +88,13 @@ def measure(names: list[str], full: bool) -> None:
     for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         if (names and notebook.stem[:2] not in names) or (notebook.stem, mode) in done:
             continue
-        code = commit()                             # what runs, before anything is committed
+        code = records.commit(ROOT, ["jetbook", "notebooks"])   # what runs, before it is committed
         row = run(notebook, full)
         row.update(date=time.strftime("%Y-%m-%d %H:%M %Z"), machine=machine(), commit=code,
                    command=f"python benchmarks/notebook_memory.py{' --full' if full else ''} "
                            f"{notebook.stem[:2]}")
         print(json.dumps(row), flush=True)
-        with open(RESULTS, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        records.append_jsonl(RESULTS, row)
 
 
 def table(rows: list[dict]) -> str:
@@ -118,7 +108,7 @@ def table(rows: list[dict]) -> str:
         quick, full = by.get((name, "quick")), by.get((name, "full"))
         peaks = [r["peak_pss_mib"] for r in (quick, full) if r and not r["returncode"]]
         fits = "yes" if peaks and max(peaks) < BINDER_MIB else "no" if peaks else "?"
-        commits = " / ".join(dict.fromkeys(r["commit"] for r in (quick, full) if r))
+        commits = " / ".join(dict.fromkeys(records.short_commit(r["commit"]) for r in (quick, full) if r))
         lines.append(f"| {name} | {cell(quick)} | {cell(full)} | {fits} | {commits} |")
     dates = sorted(r["date"] for r in rows)
     machines = {r["machine"]["platform"] for r in rows}
@@ -131,9 +121,7 @@ def table(rows: list[dict]) -> str:
 
 
 def render(text: str, rows: list[dict]) -> str:
-    if not BLOCK.search(text):
-        raise ValueError("no <!-- notebook-memory --> ... <!-- /notebook-memory --> block to rewrite")
-    return BLOCK.sub(lambda m: m.group(1) + table(rows) + m.group(2), text)
+    return records.rewrite_blocks(text, "notebook-memory", lambda _: table(rows))
 
 
 def main(argv: list[str]) -> None:

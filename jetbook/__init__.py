@@ -1,22 +1,22 @@
 """jetbook: learn normalizing flows by building Jet, a ViT coupling flow, in JAX and Flax NNX.
 
-Three kinds of code live here:
+The library is in layers; each imports only from the layers above it in this list:
 
-- the model: `config` (JetConfig, TarFlowConfig, TrainConfig, presets), `patches`, `splits`,
-  `coupling`, `vit`, `jet`, `tarflow`, `models` (either kind from its config), `conditioning`
-  (class labels, guidance), `bayes` (`classify`), `likelihood`, `sampling`, and the
-  components Jet leaves out: `actnorm`, `dense` (invertible dense layer), `cnn` (a
-  convolutional conditioner), `dequantization` (uniform or learned noise, the bound);
-- training and tools: `data`, `train`, `sharding`, `checkpoints`, `images`, `baselines`,
-  `cli` (`jetbook train | eval | sample`), `bench` (`python -m jetbook.bench`), and
-  `shipped` (trained models shipped in the package: `jb.pretrained("digits")`), `progress`
-  (bars in a terminal, plain lines in a log), `host_memory`, and `compat` (what differs
-  between Colab's pinned versions and today's);
-- teaching aids, in `jetbook.teaching`: `toys`, `plots`, `widgets`, `exercises`, `checks`,
-  `runtime` (quick mode, the accelerator report), `student`, `setup_cell` (every notebook's
-  first cell). They are reachable as `jb.toys`, `jb.plots`, ... too.
+- the foundations, here: `fields` (config checks, JSON and `--set` text), `records` (machine
+  record, JSON lines, generated Markdown blocks), `progress`, `host_memory`, `compat`;
+- `jetbook.flows`, the models: patches, dimension splits, couplings, the ViT and CNN
+  conditioners, ActNorm and the dense layer, class conditioning, Jet, TarFlow, their configs;
+- `jetbook.density`, what a flow computes: likelihood and bits/dim, dequantization, sampling,
+  Bayes' rule;
+- `jetbook.training`: TrainConfig and the presets, data, the step, evaluation, the loop,
+  checkpoints, sharding;
+- `jetbook.experiments`: benchmarks, the memory planner, the paper's ablations, Jet against
+  TarFlow, the codec baselines, exporting the shipped models; and `jetbook.teaching`, the
+  notebooks' toys, figures, widgets and exercises;
+- on top: `shipped` (`jb.pretrained("digits")`) and `cli` (the `jetbook` command).
 
-Everything is imported on first use, so `import jetbook` itself is cheap.
+Everything is imported on first use, so `import jetbook` itself is cheap. The short names of
+the first waves (`jb.train`, `jb.splits`, `jb.plan`, ...) still reach their modules.
 """
 import importlib
 
@@ -24,41 +24,66 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
-    "JetConfig": "config", "TrainConfig": "config", "Preset": "config", "presets": "config",
-    "get_preset": "config", "TarFlowConfig": "config",
-    "Jet": "jet", "TarFlow": "tarflow", "build_model": "models",
-    "classify": "bayes", "NO_LABEL": "conditioning",
-    "bits_per_dim": "likelihood", "dequantize": "likelihood", "quantize": "likelihood",
-    "patchify": "patches", "unpatchify": "patches",
-    "sample": "sampling",
-    "load_dataset": "data",
-    "train_and_evaluate": "train",
-    "load_model": "checkpoints", "pretrained": "shipped",
+    "JetConfig": "flows.config", "TarFlowConfig": "flows.config",
+    "TrainConfig": "training.config",
+    "Preset": "training.presets", "presets": "training.presets", "get_preset": "training.presets",
+    "Jet": "flows.jet", "TarFlow": "flows.tarflow",
+    "build_model": "flows.model_kinds", "parameter_count": "flows.model_kinds",
+    "classify": "density.bayes", "NO_LABEL": "flows.conditioning",
+    "bits_per_dim": "density.likelihood", "dequantize": "density.likelihood",
+    "quantize": "density.likelihood",
+    "patchify": "flows.patches", "unpatchify": "flows.patches",
+    "sample": "density.sampling",
+    "load_dataset": "training.data",
+    "train_and_evaluate": "training.loop",
+    "load_model": "training.checkpoints", "pretrained": "shipped",
     "budget": "teaching.runtime", "quick_mode": "teaching.runtime",
     "fresh_run_folder": "teaching.runtime",
 }
-_MODULES = ("config", "patches", "splits", "coupling", "vit", "jet", "tarflow", "models",
-            "actnorm", "dense", "cnn", "dequantization",
-            "conditioning", "bayes", "compare", "likelihood", "sampling", "data", "train", "sharding", "checkpoints", "images", "baselines", "cli", "bench", "shipped",
-            "progress", "host_memory", "compat",
-            "teaching")
-_TEACHING = ("toys", "plots", "widgets", "exercises", "checks", "runtime", "student", "setup_cell")
+# short module name (jb.NAME, `from jetbook import NAME`) -> where the module lives
+_MODULES = {
+    **{name: name for name in ("fields", "records", "progress", "host_memory", "compat",
+                               "shipped", "cli", "flows", "density", "training", "experiments",
+                               "teaching")},
+    **{name: f"flows.{name}" for name in ("patches", "splits", "coupling", "vit", "cnn",
+                                          "actnorm", "dense", "conditioning", "jet", "tarflow",
+                                          "flops", "compiled", "model_kinds")},
+    "models": "flows.model_kinds",
+    **{name: f"density.{name}" for name in ("likelihood", "dequantization", "sampling", "bayes")},
+    **{name: f"training.{name}" for name in ("data", "sharding", "checkpoints", "images",
+                                             "optimizer", "step", "evaluation",
+                                             "loop")},
+    "train": "training",            # the training API as one namespace (jb.train.train_step, ...)
+    "config": "training.presets",   # the configs and presets, as in the first waves
+    **{name: f"experiments.{name}" for name in ("bench", "plan", "compare", "ablate", "studies",
+                                                "baselines", "export")},
+    **{name: f"teaching.{name}" for name in ("toys", "plots", "widgets", "exercises",
+                                             "brute_force", "runtime", "student", "setup_cell")},
+    "checks": "teaching.brute_force",
+}
 
-__all__ = sorted(_EXPORTS) + list(_MODULES) + list(_TEACHING)
+__all__ = sorted(_EXPORTS) + sorted(_MODULES)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"jetbook.{_EXPORTS[name]}"), name)
-    elif name in _MODULES:
-        value = importlib.import_module(f"jetbook.{name}")
-    elif name in _TEACHING:
-        value = importlib.import_module(f"jetbook.teaching.{name}")
-    else:
-        raise AttributeError(f"module 'jetbook' has no attribute {name!r}")
-    globals()[name] = value
-    return value
+def lazy_names(package: str, table: dict):
+    """(__getattr__, __dir__) for a package whose names are imported on first use; `table`
+    maps each name to (module, attribute), attribute None for the module itself."""
+    def __getattr__(name):
+        if name not in table:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        module, attribute = table[name]
+        value = importlib.import_module(f"jetbook.{module}")
+        if attribute is not None:
+            value = getattr(value, attribute)
+        globals_of_package = importlib.import_module(package).__dict__
+        globals_of_package[name] = value
+        return value
+
+    def __dir__():
+        return sorted(set(importlib.import_module(package).__dict__) | set(table))
+    return __getattr__, __dir__
 
 
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, {
+    **{name: (module, name) for name, module in _EXPORTS.items()},
+    **{name: (module, None) for name, module in _MODULES.items()}})

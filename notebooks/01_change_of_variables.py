@@ -50,7 +50,7 @@ import numpy as np
 
 import jetbook as jb
 from jetbook.teaching import toys
-from jetbook.teaching.checks import brute_force_logdet
+from jetbook.teaching.brute_force import brute_force_logdet
 
 print("quick mode:", jb.quick_mode())
 
@@ -199,7 +199,7 @@ plt.show()
 #    $\log|\det J| = \log|a_{11}a_{22} - a_{12}a_{21}| + \sum_i \log\cosh u_i$.
 # 2. **Autodiff.** `jax.jacfwd` builds the $2\times 2$ matrix at each point and
 #    `jnp.linalg.slogdet` takes its log-determinant.
-# 3. **The library's reference**, `jetbook.checks.brute_force_logdet`, which does the same for any
+# 3. **The library's reference**, `jetbook.teaching.brute_force.brute_force_logdet`, which does the same for any
 #    batched function and is what later notebooks test Jet against.
 
 # %%

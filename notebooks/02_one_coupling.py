@@ -29,7 +29,7 @@
 #   log-scales;
 # - why Jet writes the scale as $\mathrm{sigmoid}(s)\cdot m$ with $m = 2$, and how a zero final
 #   layer makes a coupling start as the identity;
-# - that `jetbook.coupling` computes exactly what you wrote by hand.
+# - that `jetbook.flows.coupling` computes exactly what you wrote by hand.
 
 # %%
 # Setup, the same in every notebook (Colab, Kaggle, Binder, local): installs jetbook if it is
@@ -238,7 +238,8 @@ assert jnp.array_equal(logdet0, jnp.zeros(len(x)))
 # %% [markdown]
 # ## The same coupling from the library
 #
-# `jetbook.coupling.affine_forward` is the shift-and-scale step, and `jetbook.coupling.coupling`
+# `jetbook.flows.coupling.affine_forward` is the shift-and-scale step, and
+# `jetbook.flows.coupling.affine_coupling`
 # is the whole layer on Jet's token arrays (B, K, P). The split is a fixed 0/1 matrix
 # (notebook 04 explains why); the identity matrix gives our "first half, second half" split.
 # Both must reproduce the numbers above.
@@ -316,5 +317,5 @@ jb.exercises.check_coupling_inverse(inverse_step)
 # - Its Jacobian is block-triangular: $\log|\det J|$ is the sum of the log-scales.
 # - $\mathrm{sigmoid}(s)\cdot 2$ keeps every scale in $(0, 2)$ and equals one at $s = 0$, so a
 #   zero last layer makes the coupling the identity.
-# - `jetbook.coupling` computes the same numbers; Jet is this layer, repeated, with a ViT inside.
+# - `jetbook.flows.coupling` computes the same numbers; Jet is this layer, repeated, with a ViT inside.
 # - Next: **03 flows in 2-D**, stacking couplings and training them on toy data.

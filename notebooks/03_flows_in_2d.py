@@ -51,7 +51,7 @@ from flax import nnx
 
 import jetbook as jb
 from jetbook.teaching import toys
-from jetbook.teaching.checks import brute_force_logdet
+from jetbook.teaching.brute_force import brute_force_logdet
 
 print("quick mode:", jb.quick_mode())
 
@@ -81,7 +81,7 @@ plt.show()
 # In 2-D a coupling keeps one coordinate and shifts and scales the other, exactly as in
 # notebook 02 with $D = 2$. `toys.ToyFlow` stacks $K$ of them; coupling $k$ keeps coordinate
 # $k \bmod 2$ fixed, so the two coordinates take turns. Each conditioner is a small MLP whose
-# last layer starts at zero, and the shift-and-scale step is `jetbook.coupling.affine_forward`,
+# last layer starts at zero, and the shift-and-scale step is `jetbook.flows.coupling.affine_forward`,
 # the same function Jet uses. The log-densities follow notebook 01: the flow maps data $x$ to
 # $z$, and
 #

@@ -54,7 +54,7 @@ from skimage import data as skdata, transform
 import jetbook as jb
 from jetbook import coupling, splits
 from jetbook.teaching import plots, widgets
-from jetbook.teaching.checks import is_permutation_matrix
+from jetbook.teaching.brute_force import is_permutation_matrix
 
 print("quick mode:", jb.quick_mode())
 
@@ -249,7 +249,7 @@ for src, dst in pairs["checkerboard"]:
     assert r0 == r1 and c1 - c0 == (1 if r0 % 2 == 0 else -1)  # a horizontal neighbour
 
 # %% [markdown]
-# We can watch both modes from the conditioner's side by handing `coupling.coupling` a stand-in
+# We can watch both modes from the conditioner's side by handing `coupling.affine_coupling` a stand-in
 # conditioner that records its input and predicts bias 0 and scale 1.
 
 # %%

@@ -58,7 +58,7 @@ from flax import nnx
 
 import jetbook as jb
 from jetbook import splits, vit
-from jetbook.teaching import checks, plots
+from jetbook.teaching import brute_force, plots
 
 print("quick mode:", jb.quick_mode())
 
@@ -256,6 +256,7 @@ n_trainable = count(nnx.state(model, nnx.Param))
 n_frozen = count(nnx.state(model, splits.SplitMatrix))
 print(f"trainable: {n_trainable:,}   frozen split entries: {n_frozen:,}")
 assert count(nnx.state(model)) == n_trainable + n_frozen
+assert n_trainable == jb.parameter_count(model)    # the library counts the same way
 
 # %% [markdown]
 # ### Exercise: one encoder block
@@ -406,7 +407,7 @@ assert jnp.allclose(bpd_digits, jb.bits_per_dim(x, jnp.zeros(len(x)), levels=DIG
 # %% [markdown]
 # ## Checking a flow that is not the identity
 #
-# An identity model passes every test trivially. `checks.randomize_params` adds noise to
+# An identity model passes every test trivially. `brute_force.randomize_params` adds noise to
 # every trainable parameter (the frozen splits stay untouched), which moves the flow somewhere
 # generic. Then we check what must hold for *any* parameters:
 #
@@ -417,7 +418,7 @@ assert jnp.allclose(bpd_digits, jb.bits_per_dim(x, jnp.zeros(len(x)), levels=DIG
 # %%
 frozen_before = np.asarray(model.channel_splits[...])
 # An "rbg" key draws the same kind of noise as the default one but compiles much faster on CPU.
-checks.randomize_params(model, jax.random.key(4, impl="rbg"), scale=0.05)
+brute_force.randomize_params(model, jax.random.key(4, impl="rbg"), scale=0.05)
 assert np.array_equal(model.channel_splits[...], frozen_before)     # splits are not parameters
 
 z, logdet = model(x)
@@ -428,7 +429,7 @@ assert not jnp.allclose(z, x, atol=1e-2)                          # no longer th
 assert jnp.allclose(x_back, x, atol=5e-4)
 assert jnp.allclose(logdet_inv, -logdet, atol=1e-3)
 
-brute = nnx.jit(lambda m, x: checks.brute_force_logdet(m, x))
+brute = nnx.jit(lambda m, x: brute_force.brute_force_logdet(m, x))
 few = x[:jb.budget(3, 1)]
 print("Jet logdet:  ", np.round(np.asarray(logdet[:len(few)]), 4))
 print("brute force: ", np.round(np.asarray(brute(model, few)), 4))

@@ -68,7 +68,7 @@ from IPython.display import Markdown, display
 
 import jetbook as jb
 from jetbook import bench, cli, data, plan, train
-from jetbook.teaching import checks, plots, widgets
+from jetbook.teaching import brute_force, plots, widgets
 
 try:       # preinstalled on Colab's CPU and GPU runtimes; its TPU runtime has no TensorFlow
     data.require_tfds()
@@ -316,13 +316,11 @@ else:
 
 # %%
 def count_params(config):
-    abstract = nnx.eval_shape(lambda: jb.Jet(config, rngs=nnx.Rngs(0)))
-    return sum(leaf.size for leaf in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
+    return jb.parameter_count(nnx.eval_shape(lambda: jb.Jet(config, rngs=nnx.Rngs(0))))
 
 
 tiny = jb.Jet(jb.presets["digits"].replace(num_couplings=2), rngs=nnx.Rngs(0))
-assert count_params(tiny.config) == sum(
-    leaf.size for leaf in jax.tree.leaves(nnx.state(tiny, nnx.Param)))    # abstract == real
+assert count_params(tiny.config) == jb.parameter_count(tiny)    # abstract == real
 
 PAPER_BPD = {"imagenet32": "3.93 (ImageNet-1k 32×32)", "imagenet64": "3.66 (ImageNet-1k 64×64)",
              "cifar10": "3.02 (CIFAR-10, after ImageNet-21k)", "in64_ablation": "3.72 (ImageNet-1k 64×64)"}
@@ -397,7 +395,7 @@ assert [r.name for r in plan.RUNTIMES.values() if r.dtype != "bfloat16"] == ["Co
 
 small = jb.presets["digits"].replace(num_couplings=5, scan_unroll=1)   # 4 channel + 1 spatial
 f32 = jb.Jet(small, rngs=nnx.Rngs(0))
-checks.randomize_params(f32, jax.random.key(1, impl="rbg"), scale=0.05)
+brute_force.randomize_params(f32, jax.random.key(1, impl="rbg"), scale=0.05)
 bf16 = jb.Jet(small.replace(vit_dtype="bfloat16"), rngs=nnx.Rngs(0))
 nnx.update(bf16, nnx.state(f32))                                    # identical parameters
 

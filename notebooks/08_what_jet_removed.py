@@ -62,8 +62,9 @@ from IPython.display import Image, display
 
 import jetbook as jb
 from jetbook import ablate, actnorm, cnn, dense, dequantization, flops, likelihood, train
-from jetbook.config import preset_configs
-from jetbook.teaching.checks import brute_force_logdet, randomize_params
+from jetbook.experiments import studies
+from jetbook.training.presets import preset_configs
+from jetbook.teaching.brute_force import brute_force_logdet, randomize_params
 
 print(jb.runtime.describe_devices())
 print("quick mode:", jb.quick_mode())
@@ -89,8 +90,7 @@ FIGURES = pathlib.Path(tempfile.gettempdir())
 
 # %%
 def count_params(module_fn):
-    abstract = nnx.eval_shape(module_fn)
-    return sum(leaf.size for leaf in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
+    return jb.parameter_count(nnx.eval_shape(module_fn))
 
 
 base = jb.presets["digits"]
@@ -521,9 +521,9 @@ def paper_claims(name, settings):
     if name == "coupling_ratio":
         ratios = sorted({ch["channel_per_spatial"] for ch in settings.values() if "spatial_kinds" in ch})
         for m in ratios:
-            claims.append(("better", _find(settings, channel_per_spatial=m, spatial_kinds=ablate.MIX),
-                           _find(settings, channel_per_spatial=m, spatial_kinds=ablate.CHECKERBOARD)))
-        claims.append(("best", _find(settings, channel_per_spatial=4, spatial_kinds=ablate.MIX), None))
+            claims.append(("better", _find(settings, channel_per_spatial=m, spatial_kinds=studies.MIX),
+                           _find(settings, channel_per_spatial=m, spatial_kinds=studies.CHECKERBOARD)))
+        claims.append(("best", _find(settings, channel_per_spatial=4, spatial_kinds=studies.MIX), None))
     elif name == "pairing_masking":
         for m in sorted({ch["channel_per_spatial"] for ch in settings.values()}):
             claims.append(("tie", _find(settings, channel_per_spatial=m, coupling_mode="pairing"),

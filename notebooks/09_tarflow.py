@@ -64,7 +64,7 @@ from IPython.display import display
 import jetbook as jb
 from jetbook import compare
 from jetbook.teaching import plots, widgets
-from jetbook.teaching.checks import randomize_params
+from jetbook.teaching.brute_force import randomize_params
 
 print(jb.runtime.describe_devices())
 print("quick mode:", jb.quick_mode())

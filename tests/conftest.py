@@ -24,7 +24,7 @@ import pytest  # noqa: E402
 from flax import nnx  # noqa: E402
 
 import jetbook as jb
-from jetbook.teaching.checks import randomize_params
+from jetbook.teaching.brute_force import randomize_params
 
 
 def make_jet(rand_scale=0.0, seed=0, **fields):

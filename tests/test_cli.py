@@ -7,7 +7,9 @@ import sys
 import pytest
 
 from jetbook import cli
-from jetbook.config import JetConfig, TrainConfig, apply_overrides
+from jetbook.fields import apply_overrides
+from jetbook.flows.config import JetConfig
+from jetbook.training.config import TrainConfig
 
 TINY = ["--set", "num_couplings=5", "--set", "vit_width=16", "--set", "vit_heads=2",
         "--set", "eval_every=10", "--set", "log_every=5", "--set", "checkpoint_every=10"]
@@ -99,3 +101,46 @@ def test_main_with_an_empty_list_ignores_sys_argv(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["jetbook", "eval", "--out", "/somewhere"])
     assert cli.main([]) == 0
     assert seen and seen[0].command == "train" and seen[0].preset == "digits"
+
+
+def test_each_command_keeps_its_own_defaults_of_the_shared_options():
+    """The shared options are declared once, but a command's default must not leak into
+    another's (a bench batch of 128 would change a resumed training run's config)."""
+    train, bench = cli.parse(["train"]), cli.parse(["bench"])
+    assert (train.batch, train.steps, train.preset, train.set) == (None, None, "digits", [])
+    assert (bench.batch, bench.steps) == (128, 10)
+    assert cli.parse(["ablate", "--study", "x"]).steps == 200
+    assert cli.parse(["compare"]).steps == 1200
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "sample", "bench", "plan", "ablate",
+                                     "compare", "ship", "course"])
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit:
+        cli.main([command, "--help"])
+    assert exit.value.code == 0 and f"jetbook {command}" in capsys.readouterr().out
+
+
+def test_the_first_waves_python_m_commands_still_run():
+    """`python -m jetbook.bench` (and .plan, .ablate) are `jetbook bench` (...)."""
+    for name in ("bench", "plan", "ablate"):
+        out = subprocess.run([sys.executable, "-m", f"jetbook.{name}", "--help"],
+                             capture_output=True, text=True)
+        assert out.returncode == 0 and f"jetbook {name}" in out.stdout, out.stderr
+    out = subprocess.run([sys.executable, "-m", "jetbook.plan", "--preset", "nope", "--devices",
+                          "1", "--hbm-gib", "1"], capture_output=True, text=True)
+    assert out.returncode == 2 and "unknown preset 'nope'" in out.stderr
+
+
+def test_course_release_writes_student_copies_without_solutions(tmp_path):
+    import nbformat
+    notebooks = tmp_path / "nb"
+    notebooks.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
+                                         nbformat.v4.new_code_cell("x = 2", metadata={"tags": ["solution"]})])
+    nbformat.write(nb, notebooks / "a.ipynb")
+    result = cli.run(["course", "release", str(tmp_path / "out"), "--notebooks", str(notebooks)])
+    copy = nbformat.read(tmp_path / "out" / "student" / "a.ipynb", as_version=4)
+    assert [c.source for c in copy.cells] == ["x = 1"] and len(result["student"]) == 1
+    with pytest.raises(SystemExit):
+        cli.main(["course", "release", str(tmp_path / "out"), "--notebooks", str(tmp_path / "none")])

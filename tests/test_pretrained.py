@@ -9,7 +9,11 @@ import pytest
 from flax import nnx
 
 import jetbook as jb
-from jetbook import checkpoints, cli, shipped, train
+from jetbook.training import checkpoints
+from jetbook import cli, shipped
+from jetbook.experiments import export
+from jetbook.training.evaluation import _eval_bpd
+from jetbook.training.step import build_model_and_optimizer
 
 TINY = jb.JetConfig(image_shape=(8, 8, 1), patch_size=2, num_couplings=2, vit_depth=1,
                     vit_width=16, vit_heads=2)
@@ -18,7 +22,7 @@ TC = jb.TrainConfig(dataset="digits", steps=7, batch_size=32, eval_examples=64)
 
 def test_export_then_load_gives_the_same_model(tmp_path, monkeypatch):
     run = tmp_path / "run"
-    model, optimizer = train.build_model_and_optimizer(TINY, TC)
+    model, optimizer = build_model_and_optimizer(TINY, TC)
     # move away from the identity a fresh Jet starts at, so the round trip is a real check
     params = nnx.state(model, nnx.Param)
     keys = iter(jax.random.split(jax.random.key(1), len(jax.tree.leaves(params))))
@@ -28,13 +32,13 @@ def test_export_then_load_gives_the_same_model(tmp_path, monkeypatch):
     (run / "metrics.jsonl").write_text(json.dumps({"step": 7, "train_bpd": 3.0, "images_per_s": 64.0}) + "\n")
     monkeypatch.setattr(shipped, "WEIGHTS", tmp_path / "weights")
 
-    meta = shipped.export(run, "digits", eval_examples=64)
+    meta = export.export(run, "digits", eval_examples=64)
     assert shipped.available() == ("digits",)
     assert meta["steps"] == 7 and meta["train_seconds"] == 3.5 and meta["eval"]["examples"] == 64
     assert meta["npz_bytes"] == (tmp_path / "weights" / "digits.npz").stat().st_size
     loaded = jb.pretrained("digits")
     images = jb.load_dataset("digits", "test")[:32]
-    bpd = lambda m: train._eval_bpd(m, images, jax.random.key(0), 17)     # compiled once
+    bpd = lambda m: _eval_bpd(m, images, jax.random.key(0), 17)     # compiled once
     np.testing.assert_array_equal(bpd(model), bpd(loaded))
     assert shipped.evaluate_shipped("digits", loaded) == meta["test_bpd"]
     assert json.loads((tmp_path / "weights" / "digits.json").read_text())["test_bpd"] == meta["test_bpd"]
@@ -55,11 +59,11 @@ def test_unknown_name_lists_the_shipped_ones():
     with pytest.raises(ValueError, match=r"no shipped model called 'mnist'; available: \["):
         jb.pretrained("mnist")
     with pytest.raises(ValueError, match="name must be one of"):
-        shipped.export("runs/none", "mnist")
+        export.export("runs/none", "mnist")
 
 
 def test_the_required_models_are_shipped_and_each_has_a_recipe():
-    assert set(shipped.available()) == set(shipped.RECIPES) == {
+    assert set(shipped.available()) == set(export.TRAINING_COMMANDS) == {
         "digits", "patches", "digits_conditional", "tarflow_digits"}
 
 
@@ -83,9 +87,9 @@ def test_cli_samples_a_shipped_model_without_training(tmp_path, capsys):
 
 
 def test_benchmarks_shipped_table_is_what_the_command_writes():
-    """BENCHMARKS.md's shipped-model table is `python -m jetbook.shipped table --markdown`'s
+    """BENCHMARKS.md's shipped-model table is `jetbook ship table --markdown`'s
     output for the JSON files in the package, not a hand copy."""
     text = (pathlib.Path(__file__).parent.parent / "BENCHMARKS.md").read_text()
-    assert shipped.render_table(text) == text
+    assert export.render_table(text) == text
     with pytest.raises(ValueError, match="no <!-- shipped-table --> .* block"):
-        shipped.render_table("# no block here\n")
+        export.render_table("# no block here\n")

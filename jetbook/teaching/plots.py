@@ -1,10 +1,10 @@
-"""Figures of splits and pairings for the notebooks and widgets (image grids: `jetbook.images`)."""
+"""Figures of splits and pairings for the notebooks and widgets (image grids: `jetbook.training.images`)."""
 from __future__ import annotations
 
 import numpy as np
 
-from jetbook import splits
-from jetbook.images import image_grid, make_grid, save_image_grid, show_image, to_unit_range  # noqa: F401
+from jetbook.flows import splits
+from jetbook.training.images import image_grid, make_grid, save_image_grid, show_image, to_unit_range  # noqa: F401
 
 X1_COLOR = (0.12, 0.47, 0.71)     # blue: the half that conditions (x1)
 X2_COLOR = (1.00, 0.50, 0.05)     # orange: the half that gets transformed (x2)

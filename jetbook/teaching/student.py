@@ -1,10 +1,7 @@
-"""Student copies of the notebooks: the same notebook with every `solution`-tagged cell removed.
-
-    python -m jetbook.student notebooks/ student/
-"""
+"""Student copies of the notebooks: the same notebook with every `solution`-tagged cell removed
+(`jetbook course release OUT` writes them to OUT/student/)."""
 from __future__ import annotations
 
-import argparse
 import pathlib
 
 import nbformat
@@ -15,19 +12,14 @@ def strip_solutions(notebook: "nbformat.NotebookNode") -> "nbformat.NotebookNode
     return notebook
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("src", type=pathlib.Path, help="folder of .ipynb notebooks")
-    parser.add_argument("dst", type=pathlib.Path, help="folder for the student copies")
-    args = parser.parse_args(argv)
-    if not args.src.is_dir():
-        parser.error(f"src must be a folder of notebooks, got {args.src}")
-    args.dst.mkdir(parents=True, exist_ok=True)
-    for path in sorted(args.src.glob("*.ipynb")):
-        nb = strip_solutions(nbformat.read(path, as_version=4))
-        nbformat.write(nb, args.dst / path.name)
-        print(f"{path} -> {args.dst / path.name}")
-
-
-if __name__ == "__main__":
-    main()
+def write_student_copies(src, dst) -> list[pathlib.Path]:
+    """Every .ipynb of folder `src`, without its solutions, into folder `dst`; -> the copies."""
+    src, dst = pathlib.Path(src), pathlib.Path(dst)
+    if not src.is_dir():
+        raise ValueError(f"notebooks must be a folder of .ipynb notebooks, got {src}")
+    dst.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in sorted(src.glob("*.ipynb")):
+        nbformat.write(strip_solutions(nbformat.read(path, as_version=4)), dst / path.name)
+        written.append(dst / path.name)
+    return written

@@ -2,7 +2,7 @@
 
 Notebooks 01-03 use these before any image appears: 1-D maps whose pushed-forward density has
 a closed form, a 2-D map with a non-triangular Jacobian, three 2-D toy data sets, and a small
-coupling flow on 2-D points built from the same affine step as Jet (`jetbook.coupling`).
+coupling flow on 2-D points built from the same affine step as Jet (`jetbook.flows.coupling`).
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ import optax
 from flax import nnx
 
 from jetbook.compat import ModuleList
-from jetbook.coupling import affine_forward, affine_inverse
+from jetbook.fields import check_int
+from jetbook.flows.coupling import affine_forward, affine_inverse
 from jetbook.progress import progress_bar
 
 LOG_2PI = math.log(2 * math.pi)
@@ -124,8 +125,7 @@ def _check_points(x, name: str):
 
 # ----------------------------------------------------------------------------- 2-D toy data
 def _key_and_count(key, n):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    n = check_int("n", n)
     if isinstance(key, (int, np.integer)):
         key = jax.random.key(int(key))
     return key, int(n)
@@ -215,8 +215,7 @@ class ToyFlow(nnx.Module):
     def __init__(self, num_couplings: int = 16, hidden: int = 32, depth: int = 2, *,
                  scale_max: float = 2.0, rngs: nnx.Rngs):
         for name, value in (("num_couplings", num_couplings), ("hidden", hidden), ("depth", depth)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_int(name, value)
         if not scale_max > 0:
             raise ValueError(f"scale_max must be > 0, got {scale_max!r}")
         self.scale_max = float(scale_max)
@@ -308,8 +307,7 @@ def train_toy_flow(flow: ToyFlow, sampler: Callable, steps: int, *, batch_size: 
     """
     for name, value in (("steps", steps), ("batch_size", batch_size),
                         ("steps_per_call", steps_per_call)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_int(name, value)
     if not callable(sampler):
         raise ValueError(f"sampler must be callable as sampler(key, n), got {sampler!r}")
     optimizer = nnx.Optimizer(flow, _adamw(float(learning_rate), float(weight_decay), int(steps)),

@@ -2,7 +2,7 @@
 import numpy as np
 from jax.sharding import PartitionSpec
 
-from jetbook import sharding
+from jetbook.training import sharding
 from jetbook.teaching.exercises._check import ExerciseError, expect_same_function
 
 _SIDES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 48, 64, 256, 768)

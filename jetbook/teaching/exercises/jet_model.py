@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from jetbook.likelihood import bits_per_dim
+from jetbook.density.likelihood import bits_per_dim
 from jetbook.teaching.exercises._check import ExerciseError, expect_close, expect_same_function
 
 

@@ -1,7 +1,7 @@
 """Checks for notebook 02: one affine coupling."""
 import numpy as np
 
-from jetbook.coupling import affine_inverse
+from jetbook.flows.coupling import affine_inverse
 from jetbook.teaching.exercises._check import ExerciseError, expect_close, expect_same_function
 
 SCALE_LOGITS = (0.0, 2.0, -1.0)

@@ -1,7 +1,7 @@
 """Checks for notebook 04 (patches and splits)."""
 import numpy as np
 
-from jetbook import splits
+from jetbook.flows import splits
 from jetbook.teaching.exercises._check import ExerciseError, expect_close, expect_same_function
 
 _X1_RULE = {"checkerboard": "(row + column) is even", "rows": "the row is even",

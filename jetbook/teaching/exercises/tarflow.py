@@ -1,7 +1,7 @@
 """Checks for notebook 09 (TarFlow)."""
 import jax
 
-from jetbook.tarflow import shift_params
+from jetbook.flows.tarflow import shift_params
 from jetbook.teaching.exercises._check import expect_same_function
 
 

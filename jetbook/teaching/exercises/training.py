@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jetbook.config import TrainConfig
+from jetbook.training.config import TrainConfig
 from jetbook.teaching.exercises._check import ExerciseError, expect_close, expect_same_function
 
 
@@ -80,7 +80,7 @@ def _run_optimizer(make):
 
 def check_recipe_optimizer(fn) -> None:
     """fn(train_config) -> optax optimizer that does what jb.train.make_optimizer does."""
-    from jetbook.train import make_optimizer     # here, not at the top: it pulls in Orbax
+    from jetbook.training.optimizer import make_optimizer     # here, not at the top: it pulls in Orbax
 
     if fn is None or not callable(fn):
         raise ExerciseError(f"training recipe: expected a function, got {type(fn).__name__}; "

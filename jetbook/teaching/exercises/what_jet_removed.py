@@ -2,7 +2,7 @@
 import jax.numpy as jnp
 import numpy as np
 
-from jetbook.actnorm import actnorm
+from jetbook.flows.actnorm import actnorm
 from jetbook.teaching.exercises._check import ExerciseError, expect_same_function
 
 HINT = ("ActNorm multiplies feature p of every token by exp(log_scale[p]), so its Jacobian is "
@@ -46,7 +46,7 @@ def _diagnose(student_fn) -> str:
 
 def check_actnorm_logdet(student_fn) -> None:
     """`student_fn(tokens, log_scale)`: tokens (B, K, P), log_scale (P,) -> (B,) log|det| of
-    ActNorm, against `jetbook.actnorm.actnorm`."""
+    ActNorm, against `jetbook.flows.actnorm.actnorm`."""
     try:
         expect_same_function("actnorm logdet", student_fn, _reference, _cases(), HINT,
                              atol=1e-4, rtol=1e-5)
