@@ -12,6 +12,7 @@ declared once, in `build_parser`, here, the only module that parses arguments.
     jetbook plan --preset imagenet64 --devices 8 --hbm-gib 8   # also: python -m jetbook.plan
     jetbook ablate --study coupling_ratio            # also: python -m jetbook.ablate
     jetbook compare --steps 200 --out benchmarks/jet_vs_tarflow_digits.json
+    jetbook transfer --seeds 3                      # pretrain, fine-tune vs from scratch
     jetbook ship export RUN_DIR --name digits       # maintainers: the shipped models
     jetbook course release OUT                      # instructors: student copies
 """
@@ -55,12 +56,17 @@ def cmd_train(args) -> dict:
     from jetbook.training.presets import preset_configs
     model_config, train_config = preset_configs(args.preset, args.set, steps=args.steps,
                                                 batch_size=args.batch)
+    init = None
+    if args.init_from:
+        train_config = train_config.replace(init_from=args.init_from)
+        init = trained_model(args.init_from)
     _init_distributed(args)
     out = pathlib.Path(args.out or f"runs/{args.preset}")
     print(f"jetbook train: preset {args.preset}, {train_config.steps} steps of batch "
           f"{train_config.batch_size} on {train_config.dataset}; writing to {out}", flush=True)
     start = time.perf_counter()
-    _, result = train_and_evaluate(model_config, train_config, out, progress=not args.no_progress)
+    _, result = train_and_evaluate(model_config, train_config, out, progress=not args.no_progress,
+                                   init=init)
     wall = time.perf_counter() - start
     summary = {"preset": args.preset, "steps": result["step"], "test_bpd": result["test_bpd"],
                "wall_s": round(wall, 1)}
@@ -75,6 +81,18 @@ def cmd_train(args) -> dict:
         print(f"  (independent per-pixel model: {summary['independent_pixel_bpd']:.4f})", end="")
     print(f"  [{wall:.0f} s]")
     return summary
+
+
+def trained_model(source: str):
+    """A trained model by a shipped model's name or a run folder (`jetbook train --out`)."""
+    from jetbook import shipped
+    from jetbook.training import checkpoints
+    if source in shipped.available():
+        return shipped.pretrained(source)
+    if pathlib.Path(source).is_dir():
+        return checkpoints.load_model(source)
+    raise ValueError(f"--init-from {source!r} is neither a run folder nor a shipped model "
+                     f"({', '.join(shipped.available())})")
 
 
 def cmd_eval(args) -> dict:
@@ -171,6 +189,11 @@ def cmd_compare(args) -> dict:
                                        args.warmup_steps))
 
 
+def cmd_transfer(args) -> list:
+    from jetbook.experiments import transfer
+    return transfer.run_transfer(args.seeds, args.pretrain_steps, args.out, args.steps)
+
+
 def cmd_ship(args) -> dict:
     from jetbook.experiments import export
     if args.action == "export":
@@ -224,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = command("train", "train (or resume) a Jet or TarFlow by preset; prints the final "
                     "test bpd (--out: the run folder, default runs/PRESET)",
                     "preset", "set", "steps", "batch", "out")
+    train.add_argument("--init-from", metavar="RUN_DIR_OR_NAME",
+                       help="fine-tune: start from a trained model's weights (a run folder or a "
+                            "shipped model), e.g. with a *_finetune preset")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument("--distributed", action="store_true",
                        help="multi-host: call jax.distributed.initialize() (auto-detects TPU pods "
@@ -287,6 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="learning-rate warmup of every model (default: each preset's)")
     co.add_argument("--tables", metavar="MARKDOWN",
                     help="train nothing: rewrite the marked result tables of this file")
+
+    from jetbook.experiments import transfer
+    tr = command("transfer", "pretrain on a pool, fine-tune on a small set, against training "
+                 "from scratch on it (the paper's transfer, laptop scale; --out: the results "
+                 "folder, default results/transfer; --steps: of the small-set runs)",
+                 "steps", "out")
+    tr.add_argument("--seeds", type=int, default=transfer.DEFAULT_SEEDS)
+    tr.add_argument("--pretrain-steps", type=int, default=transfer.DEFAULT_PRETRAIN_STEPS)
 
     sh = command("ship", "maintainers: export a run as a shipped model, or tabulate them")
     ship = sh.add_subparsers(dest="action", required=True)

@@ -36,7 +36,7 @@ from jetbook.training import data
 from jetbook.flows.config import JetConfig
 from jetbook.flows.model_kinds import parameter_count
 from jetbook.training.step import build_model_and_optimizer, train_step
-from jetbook.training.config import TrainConfig
+from jetbook.training.config import CIFAR10_TRAIN, IMAGENET_1K_TRAIN, TrainConfig
 from jetbook.training.presets import get_preset
 from jetbook.training.sharding import DeviceMesh, check_batch_size, fsdp_axis_size
 
@@ -290,8 +290,6 @@ def table(path, presets=PAPER_PRESETS, runtimes=RUNTIMES) -> list[dict]:
 # the goal the project sets for jetbook's GPU step (model FLOPs: remat's recomputation is not
 # counted, so a rematerialised step must do better than 35 % of hardware FLOPs to reach it).
 MFU = 0.35
-IMAGENET_1K_TRAIN = 1_281_167     # training images of imagenet_resized (TFDS); 1.2M in the paper
-CIFAR10_TRAIN = 50_000
 
 
 @dataclasses.dataclass(frozen=True)

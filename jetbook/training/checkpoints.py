@@ -20,15 +20,16 @@ import time
 import warnings
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from flax import nnx
 
 from jetbook.density import dequantization
 from jetbook.fields import from_dict, to_dict
 from jetbook.flows.config import JetConfig
-from jetbook.training.config import TrainConfig
 from jetbook.flows.jet import Jet
 from jetbook.flows.model_kinds import build_model, config_class, kind_of
+from jetbook.training.config import TrainConfig
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -176,6 +177,28 @@ def _move_aside(mngr: ocp.CheckpointManager, step: int) -> pathlib.Path:
         shutil.move(str(source), str(target))
     mngr.reload()
     return target
+
+
+def copy_weights(source, target) -> None:
+    """Start `target` from the trained `source` (fine-tuning): every array of the flow (its
+    parameters, frozen split matrices and ActNorm state), placed as `target`'s are placed. A
+    learned dequantizer is the run's own and starts afresh. The two must have the same
+    architecture: a mismatch is an error that names the first arrays that differ."""
+    flow = lambda model: {k: v for k, v in nnx.state(model).to_pure_dict().items()
+                          if k != "dequantizer"}
+    have, want = flow(source), flow(target)
+    shapes = lambda tree: {jax.tree_util.keystr(path): getattr(leaf, "shape", None)
+                           for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    if shapes(have) != shapes(want):
+        differ = sorted(set(shapes(have).items()) ^ set(shapes(want).items()))[:4]
+        raise ValueError(f"init_from: the trained model's arrays do not fit this run's model "
+                         f"(first differences, (path, shape): {differ}); fine-tune with the "
+                         f"same architecture as the source")
+    # a copy: training donates the run's arrays, and the source must outlive that
+    placed = jax.tree.map(lambda new, old: jax.device_put(jnp.copy(new), old.sharding), have, want)
+    state = nnx.state(target)
+    nnx.replace_by_pure_dict(state, {**state.to_pure_dict(), **placed})
+    nnx.update(target, state)
 
 
 def load_model(run_dir, step: int | None = None) -> Jet:

@@ -9,8 +9,10 @@ import numpy as np
 
 from jetbook.fields import check_choice, check_int, check_positive_ints
 
-# Datasets by name: two that installed packages ship (in memory, offline) and TFDS ones.
-OFFLINE = ("digits", "patches")
+# Datasets by name: those installed packages ship (in memory, offline) and TFDS ones. The two
+# digit subsets are a pool and a small set for transfer at laptop scale: pretrain on the
+# digits 0-4, fine-tune on 100 images of the digits 5-9 (jetbook.training.data).
+OFFLINE = ("digits", "patches", "digits_0to4", "digits_5to9_few")
 TFDS_NAMES = ("cifar10", "imagenet_resized/32x32", "imagenet_resized/64x64",
               "downsampled_imagenet/32x32", "downsampled_imagenet/64x64")
 DATASETS = OFFLINE + TFDS_NAMES
@@ -20,6 +22,9 @@ SHARDINGS = ("replicated", "fsdp")
 MU_DTYPES = ("float32", "bfloat16")       # AdamW's first moment; parameters stay float32
 # "uniform": U[0,1) noise; "variational": a learned conditional flow q(u | x) (density.dequantization)
 DEQUANTIZATIONS = ("uniform", "variational")
+# Training images of the datasets the paper's recipes count epochs over.
+IMAGENET_1K_TRAIN = 1_281_167     # imagenet_resized (TFDS); "1.2M" in the paper
+CIFAR10_TRAIN = 50_000
 
 
 def check_dataset(name: str) -> None:
@@ -58,6 +63,9 @@ class TrainConfig:
     sample_temperature: float = 0.9
     seed: int = 0
     data_dir: Optional[str] = None
+    # fine-tuning: the trained model (a run folder or a shipped model's name) whose weights the
+    # run starts from; the optimizer starts afresh (`jetbook train --init-from SOURCE`)
+    init_from: Optional[str] = None
 
     def __post_init__(self):
         check_positive_ints(self, ("steps", "batch_size", "log_every", "eval_every",

@@ -33,9 +33,14 @@ TFDS_MODULES = ("tensorflow", "tensorflow_datasets", "array_record")
 TFDS_INSTALL = 'pip install "jetbook[tfds]"'
 
 
+# The digit subsets for transfer: (classes, at most this many training images; None: all).
+# Their test split is every test image of those classes.
+DIGIT_SUBSETS = {"digits_0to4": (range(0, 5), None), "digits_5to9_few": (range(5, 10), 100)}
+
+
 def levels_of(name: str) -> int:
     """Number of intensity levels: sklearn digits hold 0..16, everything else 0..255."""
-    return 17 if name == "digits" else 256
+    return 17 if name == "digits" or name in DIGIT_SUBSETS else 256
 
 
 def check_name(name: str, split: str) -> None:
@@ -136,6 +141,11 @@ def load_dataset(name: str, split: str = "train", *, seed: int = 0, data_dir=Non
         return images.copy(), targets.copy()
     if name == "digits":
         return _digits_with_labels(split)[0].copy()
+    if name in DIGIT_SUBSETS:
+        classes, most = DIGIT_SUBSETS[name]
+        images, targets = _digits_with_labels(split)
+        images = images[np.isin(targets, classes)]
+        return (images[:most] if split == "train" else images).copy()
     if name == "patches":
         return _patches(split, seed)[0].copy()
     require_tfds(name)

@@ -122,8 +122,18 @@ def evaluation_record(model, tc: TrainConfig, run_data: RunData, levels: int) ->
 
 def train_and_evaluate(model_config, train_config: TrainConfig, workdir,
                        *, callback: Optional[Callable[[dict], None]] = None,
-                       progress: bool = True) -> tuple:
-    """Train (or resume) in `workdir`; returns (trained model, final record with `test_bpd`)."""
+                       progress: bool = True, init=None) -> tuple:
+    """Train (or resume) in `workdir`; returns (trained model, final record with `test_bpd`).
+
+    Fine-tuning: `init` is a trained model of the same architecture whose weights a new run
+    starts from, and `train_config.init_from` names it (a run folder or a shipped model; the
+    `jetbook train --init-from` command loads it). A resumed run continues from its own
+    checkpoint and ignores `init`."""
+    if (init is None) != (train_config.init_from is None):
+        raise ValueError("init and train_config.init_from go together: init is the trained model "
+                         "the run starts from, init_from names it (a run folder or a shipped "
+                         f"model); got init={type(init).__name__}, init_from="
+                         f"{train_config.init_from!r}")
     workdir = pathlib.Path(workdir)
     tc, levels = train_config, data.levels_of(train_config.dataset)
     checkpoints.check_workdir(workdir, model_config, tc)
@@ -136,6 +146,8 @@ def train_and_evaluate(model_config, train_config: TrainConfig, workdir,
     model, optimizer = build_model_and_optimizer(model_config, tc, sharding)
     manager = checkpoints.manager(workdir, tc.keep_checkpoints)
     start = checkpoints.restore_for_resume(manager, model, optimizer)
+    if start == 0 and init is not None:
+        checkpoints.copy_weights(init, model)
     metrics_path = workdir / "metrics.jsonl"
     lead = jax.process_index() == 0             # the one process that writes logs and samples
     if lead:

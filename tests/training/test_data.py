@@ -140,3 +140,22 @@ def test_read_rows_crops_and_pads_like_tf_data():
         image = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
         np.testing.assert_array_equal(data._crop_or_pad(image, 32),
                                       tf.image.resize_with_crop_or_pad(image, 32, 32).numpy())
+
+
+def test_the_digit_subsets_for_transfer_hold_their_classes_only():
+    """The pool (digits 0-4) and the small set (100 images of the digits 5-9) share no class;
+    each test split is every test image of its classes."""
+    images, labels = data.load_dataset("digits", "test", labels=True)
+    for name, classes, train_size in (("digits_0to4", range(0, 5), None),
+                                      ("digits_5to9_few", range(5, 10), 100)):
+        train, test = data.load_dataset(name, "train"), data.load_dataset(name, "test")
+        np.testing.assert_array_equal(test, images[np.isin(labels, classes)])
+        assert train_size is None or len(train) == train_size
+        assert data.levels_of(name) == 17 and train.dtype == np.uint8
+    all_train, all_labels = data.load_dataset("digits", "train", labels=True)
+    pool = data.load_dataset("digits_0to4", "train")
+    np.testing.assert_array_equal(pool, all_train[all_labels < 5])
+    few = {x.tobytes() for x in data.load_dataset("digits_5to9_few", "train")}
+    assert few <= {x.tobytes() for x in all_train[all_labels >= 5]}
+    assert not few & {x.tobytes() for x in pool}
+
