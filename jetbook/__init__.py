@@ -47,7 +47,7 @@ _MODULES = {
                                "teaching")},
     **{name: f"flows.{name}" for name in ("patches", "splits", "coupling", "vit", "cnn",
                                           "actnorm", "dense", "conditioning", "jet", "tarflow",
-                                          "flops", "compiled", "model_kinds")},
+                                          "flops", "compiled", "model_kinds", "multiscale")},
     "models": "flows.model_kinds",
     **{name: f"density.{name}" for name in ("likelihood", "dequantization", "sampling", "bayes")},
     **{name: f"training.{name}" for name in ("data", "sharding", "checkpoints", "images",

@@ -46,10 +46,18 @@ class JetConfig:
     invertible_dense: bool = False        # a learned LU-parametrised dense layer before every coupling
     conditioner: str = "vit"              # "cnn": residual conv blocks on the token grid
     cnn_width: int = 0                    # with "cnn": channels; 0 = match the ViT's forward FLOPs
+    # RealNVP's multiscale architecture, the first component Jet removed (paper 1, 3.2.3):
+    # L > 0 levels of "squeeze 2x2, factor out half the channels", a plain Jet per stage
+    # (jetbook.flows.multiscale). 0 = Jet as published, and the two fields below change nothing.
+    multiscale_levels: int = 0
+    stage_couplings: Tuple[int, ...] = ()  # with L > 0: couplings of the L+1 stages, full
+    #                                        resolution first, summing to num_couplings;
+    #                                        () = num_couplings shared out evenly
 
     def __post_init__(self):
         object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
         object.__setattr__(self, "spatial_kinds", tuple(self.spatial_kinds))
+        object.__setattr__(self, "stage_couplings", tuple(self.stage_couplings))
         _check_conditioning(self)
         if self.kinds is not None:
             object.__setattr__(self, "kinds", tuple(self.kinds))
@@ -97,6 +105,7 @@ class JetConfig:
                              f"{self.patch_dim}; change patch_size or use spatial kinds only")
         for kind in kinds - {"channel"}:
             splits.spatial_split_matrix(kind, self.grid)   # raises on an odd token split
+        _check_multiscale(self)
 
     @property
     def grid(self) -> Tuple[int, int]:
@@ -143,8 +152,72 @@ class JetConfig:
         kind = self.coupling_kinds[index] if kind is None else kind
         return splits.split_matrix(kind, (self.split_seed, index), self.grid, self.patch_dim)
 
+    @property
+    def stage_configs(self) -> Tuple["JetConfig", ...]:
+        """With multiscale_levels = L > 0: the plain Jet of each stage, stage l on
+        (H/2^l, W/2^l, 2^l C) with its share of the couplings; every other field as here.
+        () for a plain Jet."""
+        levels = self.multiscale_levels
+        if not levels:
+            return ()
+        h, w, c = self.image_shape
+        n, extra = divmod(self.num_couplings, levels + 1)     # the earlier stages get the rest
+        couplings = self.stage_couplings or tuple(n + (l < extra) for l in range(levels + 1))
+        stages = []
+        for l, n_l in enumerate(couplings):
+            shape = (h >> l, w >> l, c << l)
+            try:
+                stages.append(self.replace(image_shape=shape, num_couplings=n_l,
+                                           multiscale_levels=0, stage_couplings=()))
+            except ValueError as err:
+                raise ValueError(f"multiscale_levels={levels}: stage {l}, a Jet on {shape} with "
+                                 f"{n_l} couplings, is invalid: {err}") from None
+        return tuple(stages)
+
     def replace(self, **changes) -> "JetConfig":
         return dataclasses.replace(self, **changes)
+
+
+# What a multiscale Jet cannot combine with: each stage is a plain ViT Jet.
+MULTISCALE_EXCLUDES = {"actnorm": True, "invertible_dense": True, "conditioner": "cnn"}
+
+
+def _check_multiscale(cfg: JetConfig) -> None:
+    levels = check_int("multiscale_levels", cfg.multiscale_levels, 0, " (0 = Jet as published)")
+    if not levels:
+        if cfg.stage_couplings:
+            raise ValueError(f"stage_couplings={cfg.stage_couplings} needs multiscale_levels > 0 "
+                             f"(a plain Jet has one stage: num_couplings)")
+        return
+    for name, value in MULTISCALE_EXCLUDES.items():
+        if getattr(cfg, name) == value:
+            raise ValueError(f"multiscale_levels={levels} does not combine with {name}={value!r}: "
+                             f"each stage of a multiscale Jet is a plain ViT Jet")
+    if cfg.kinds is not None:
+        raise ValueError(f"multiscale_levels={levels} does not take explicit kinds: each stage "
+                         f"follows the channel_per_spatial pattern with its own couplings")
+    h, w, _ = cfg.image_shape
+    block = 2 ** levels * cfg.patch_size        # L squeezes, then whole patches at the last stage
+    if h % block or w % block:
+        raise ValueError(f"multiscale_levels={levels} with patch_size={cfg.patch_size} needs the "
+                         f"image height and width divisible by 2^{levels} x {cfg.patch_size} = "
+                         f"{block}, got image_shape={cfg.image_shape}")
+    if cfg.num_couplings < levels + 1:
+        raise ValueError(f"multiscale_levels={levels} has {levels + 1} stages, each needs a "
+                         f"coupling, but num_couplings={cfg.num_couplings}")
+    if cfg.stage_couplings:
+        if len(cfg.stage_couplings) != levels + 1:
+            raise ValueError(f"stage_couplings={cfg.stage_couplings} must have multiscale_levels"
+                             f" + 1 = {levels + 1} entries, one per stage")
+        for n in cfg.stage_couplings:
+            check_int("each of stage_couplings", n)
+        if sum(cfg.stage_couplings) != cfg.num_couplings:
+            raise ValueError(f"stage_couplings={cfg.stage_couplings} sums to "
+                             f"{sum(cfg.stage_couplings)}, but num_couplings="
+                             f"{cfg.num_couplings}; set num_couplings to the total")
+    # Squeezing gives 4C channels, so the factored-out half is always a whole 2C; building
+    # the stages checks the rest (each stage's patch grid must take its split kinds).
+    _ = cfg.stage_configs
 
 
 def _check_conditioning(config) -> None:

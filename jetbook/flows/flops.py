@@ -32,9 +32,12 @@ def forward_flops(cfg: JetConfig, batch: int) -> int:
     weighted sum), per CNN block two 3x3 convolutions (`block_flops_cnn`); read-out
     2*T*w*d_out; plus the split and merge permutation products and, with
     `invertible_dense`, 2*K*P^2. LayerNorm, softmax and elementwise work are not counted.
+    A multiscale Jet costs the sum of its stages.
     """
     if isinstance(cfg, TarFlowConfig):
         return tarflow_forward_flops(cfg, batch)
+    if cfg.multiscale_levels:             # squeezes and factor-outs move data, no arithmetic
+        return sum(forward_flops(stage, batch) for stage in cfg.stage_configs)
     width = conditioner_width(cfg)
     return batch * sum(_coupling_flops(cfg, kind, width) for kind in cfg.coupling_kinds)
 

@@ -76,6 +76,10 @@ class Jet(nnx.Module):
     def __init__(self, config: JetConfig, *, rngs: nnx.Rngs):
         if not isinstance(config, JetConfig):
             raise ValueError(f"config must be a JetConfig, got {type(config).__name__}")
+        if config.multiscale_levels:
+            raise ValueError(f"Jet builds a plain Jet, but multiscale_levels="
+                             f"{config.multiscale_levels}: build the multiscale model with "
+                             f"jb.build_model(config, rngs) (jetbook.flows.multiscale)")
         self.config = cfg = config
         kinds = cfg.coupling_kinds
         self.encoders, self.channel_io, self.spatial_io = init_compiled(_build_layers, cfg, rngs)

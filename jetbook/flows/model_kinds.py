@@ -1,5 +1,6 @@
 """The one place that knows every model kind: config class <-> model class <-> the name
-("jet", "tarflow") a run folder records, so training, checkpoints and tools build either."""
+("jet", "tarflow") a run folder records, so training, checkpoints and tools build either. A
+multiscale Jet (JetConfig.multiscale_levels > 0) is of kind "jet" too."""
 from __future__ import annotations
 
 import math
@@ -9,6 +10,7 @@ from flax import nnx
 
 from jetbook.flows.config import JetConfig, TarFlowConfig
 from jetbook.flows.jet import Jet
+from jetbook.flows.multiscale import MultiscaleJet
 from jetbook.flows.tarflow import TarFlow
 
 MODEL_KINDS = {"jet": (JetConfig, Jet), "tarflow": (TarFlowConfig, TarFlow)}
@@ -29,7 +31,9 @@ def config_class(kind: str):
 
 
 def build_model(config, rngs: nnx.Rngs):
-    """A fresh Jet or TarFlow, whichever `config` describes."""
+    """A fresh Jet (plain or multiscale) or TarFlow, whichever `config` describes."""
+    if isinstance(config, JetConfig) and config.multiscale_levels:
+        return MultiscaleJet(config, rngs=rngs)
     return MODEL_KINDS[kind_of(config)][1](config, rngs=rngs)
 
 
