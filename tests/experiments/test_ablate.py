@@ -4,6 +4,7 @@ import pathlib
 import jax
 import pytest
 
+import jetbook as jb
 from jetbook import cli
 from jetbook.experiments import ablate, studies
 
@@ -84,7 +85,7 @@ def test_a_study_needing_a_missing_field_says_which(monkeypatch):
 
 @pytest.mark.parametrize("study", sorted(ablate.STUDIES))
 def test_every_study_plans(study):
-    """All six studies build and check every setting's configs (FLOPs matched where asked)."""
+    """Every study builds and checks every setting's configs (FLOPs matched where asked)."""
     runs = ablate.plan(study, 2, 1)
     assert len(runs) == 2 * len({r.label for r in runs}) and len({r.label for r in runs}) >= 2
 
@@ -95,6 +96,27 @@ def test_depth_tradeoff_settings_have_matched_flops_and_a_constant_product():
     assert len({r.model.num_couplings * r.model.vit_depth for r in runs}) == 1
     flops = [r.flops for r in runs]
     assert max(flops) / min(flops) - 1 <= ablate.FLOPS_TOLERANCE
+
+
+def test_multiscale_study_comes_first_and_matches_jets_flops():
+    assert list(ablate.STUDIES)[0] == "multiscale"
+    runs = {r.label: r for r in ablate.plan("multiscale", 1, 10)}
+    jet, ms = runs["Jet"], runs["multiscale, 1 level"]
+    assert jet.setting == {} and ms.model.multiscale_levels == 1
+    assert [s.num_couplings for s in ms.model.stage_configs] == [13, 13]
+    assert abs(ms.flops / jet.flops - 1) <= ablate.FLOPS_TOLERANCE
+
+
+def test_depth_pairs_match_within_each_pair_and_go_four_deep():
+    runs = ablate.plan("depth_pairs", 1, 10)
+    assert [r.label for r in runs] == ["16 couplings x depth 1", "4 couplings x depth 4",
+                                       "32 couplings x depth 1", "8 couplings x depth 4"]
+    for shallow, deep in zip(runs[::2], runs[1::2]):
+        assert (shallow.model.vit_depth, deep.model.vit_depth) == (1, 4)
+        assert abs(deep.flops / shallow.flops - 1) <= ablate.FLOPS_TOLERANCE
+    with pytest.raises(ValueError, match="depth_pairs: 16 x 1 and 4 x 4 differ by more"):
+        # a width-2 ViT costs less than the couplings' projections and split products
+        studies._depth_pairs(jb.presets["digits"].replace(vit_width=2, vit_heads=1, mlp_ratio=1))
 
 
 def test_unmatched_flops_are_rejected(monkeypatch):
