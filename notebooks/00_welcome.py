@@ -18,6 +18,11 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/00_welcome.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/00_welcome.ipynb)
 #
+# The course builds **Jet**, the normalizing flow of Kolesnikov, Susano Pinto and Tschannen,
+# [*Jet: A Modern Transformer-Based Normalizing Flow*](https://arxiv.org/abs/2412.15129)
+# (TMLR 2025), from first principles. When a notebook states what the paper found, it names the
+# section or table; the numbers come from `jetbook.experiments.paper`.
+#
 # **Runtime:** under a minute on a free CPU runtime (quick mode and full budget alike).
 #
 # **You will learn**
@@ -59,12 +64,17 @@ print("quick mode:", jb.quick_mode())
 #
 # $$\log p(x) = \log \mathcal N(g(x)) + \log\left|\det \frac{\partial g}{\partial x}\right|.$$
 #
-# - **Exact likelihood.** No bound, no estimate: every image gets a number of bits.
+# - **Exact likelihood.** For a continuous $x$ the formula gives $\log p(x)$ itself, with no
+#   bound or estimate in between. Images are discrete, so a flow first adds uniform noise to
+#   them (*dequantisation*, notebook 05); the bits per dimension of the noisy image are then,
+#   on average, an **upper bound** on the code length of the discrete image: on average they
+#   can overstate the bits the image needs, never understate them.
 # - **One-pass sampling.** Draw $z \sim \mathcal N(0, I)$ and run $g^{-1}$ once.
 # - **Lossless.** $g^{-1}(g(x)) = x$, to floating-point precision.
 #
 # Jet builds $g$ from nothing but *affine coupling layers* whose scale and shift come from a
-# small Vision Transformer. Here is one, untrained, doing all three things on random images.
+# small Vision Transformer (the paper's §2.1). Here is one, untrained, doing all three things
+# on random images.
 
 # %%
 cfg = jb.presets["digits"]
@@ -79,7 +89,8 @@ assert jnp.allclose(x_back, x, atol=1e-6)          # lossless
 assert jnp.allclose(z, x) and jnp.allclose(logdet, 0.0, atol=1e-5)   # identity at init
 
 # %% [markdown]
-# An untrained Jet is the identity: every coupling starts with zero shift and unit scale.
+# An untrained Jet is the identity: every coupling starts with zero shift and unit scale,
+# because the last layer of each Transformer starts at zero (§2.4).
 # Training (notebook 06) moves it away from the identity until $z$ looks Gaussian.
 
 # %% [markdown]
@@ -121,6 +132,7 @@ jb.exercises.check_latent_dims(my_D, cfg)
 
 # %% [markdown]
 # ## Recap
-# - A flow is a bijection with a tractable Jacobian determinant; its likelihood is exact.
+# - A flow is a bijection with a tractable Jacobian determinant; its density is exact, and
+#   on dequantised images its bits per dimension bound the discrete images' code length from above.
 # - Jet's flow is the identity at initialisation and inverts to float32 precision.
 # - Next: **01 change of variables**, the formula everything here rests on.
