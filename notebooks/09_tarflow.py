@@ -18,6 +18,10 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/09_tarflow.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/09_tarflow.ipynb)
 #
+# TarFlow (Zhai et al.,
+# [*Normalizing Flows are Capable Generative Models*](https://arxiv.org/abs/2412.06329), 2024)
+# beside Jet (the [Jet paper](https://arxiv.org/abs/2412.15129)).
+#
 # **Runtime:** quick mode (`JETBOOK_QUICK=1`, tiny models, a few dozen steps) about 1.5 minutes
 # on a 2-core CPU; the full budget trains four digit models for 200 steps each, about 12 to
 # 16 minutes on a 2-core CPU.
@@ -31,7 +35,8 @@
 # - how Jet and TarFlow compare at the same size and step budget: bits per dimension,
 #   training speed and sampling time;
 # - how one class-conditional flow samples a chosen digit (with classifier-free guidance)
-#   and classifies digits by Bayes' rule;
+#   and classifies digits by Bayes' rule (for Jet this is jetbook's extension: the Jet paper's
+#   models are unconditional);
 # - how training on slightly noisy images and one denoising step along the flow's own
 #   gradient trade honest bits/dim for cleaner samples.
 
@@ -85,7 +90,7 @@ print("quick mode:", jb.quick_mode())
 # the same blocks as Jet's conditioner. Its output at position i has seen patches 1..i, one
 # too many, so the outputs are **shifted by one**: patch i gets output i−1, and the first
 # patch gets a = b = 0. A read-out initialised at zero makes the block the identity at the
-# start of training, as in Jet.
+# start of training, as in Jet (the Jet paper's §2.4).
 #
 # Here is one block written out with the library's pieces (its `io` in- and out-projections
 # and its `encoder`), checked against `FlowBlock.forward`.
@@ -239,7 +244,7 @@ show_table(live_rows)
 assert all(np.isfinite(r["test_bpd"]) and r["test_bpd"] < 4.8 for r in live_rows)
 
 # %% [markdown]
-# The table written by `python -m jetbook.compare --steps 200 --out
+# The table written by `jetbook compare --steps 200 --out
 # benchmarks/jet_vs_tarflow_digits.json` (full-size presets, on the machine and date it
 # records):
 
@@ -270,7 +275,7 @@ results = show_committed_comparison("jet_vs_tarflow_digits.json")
 # 4×4×3: the `patches` Jet (8 couplings, one layer of width 128 each) and a TarFlow of its
 # size (`compare.TARFLOW_PATCHES`: 4 blocks of 2 layers of width 128), with the Jet preset's
 # training. Too slow to train in a notebook on a CPU, so it is read from the file written by
-# `python -m jetbook.compare --dataset patches --steps 100 --warmup-steps 10 --out
+# `jetbook compare --dataset patches --steps 100 --warmup-steps 10 --out
 # benchmarks/jet_vs_tarflow_patches.json`:
 
 # %%
@@ -279,8 +284,8 @@ patch_results = show_committed_comparison("jet_vs_tarflow_patches.json")
 # %% [markdown]
 # Sampling is where the two differ by construction: Jet's inverse is one parallel pass,
 # TarFlow's writes its patches one after the other in each of its blocks (16 for a digit, 64
-# for a crop). At these small sizes the bits/dim of a short run are close; the paper's
-# TarFlow shows its strength at much larger scale. Samples of both, side by side:
+# for a crop). At these small sizes the bits/dim of a short run are close; Zhai et al.'s
+# TarFlows show their strength at a much larger scale, on ImageNet. Samples of both, side by side:
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
@@ -301,17 +306,21 @@ display(sample_explorer)
 # %% [markdown]
 # ## One model for every digit: class conditioning and guidance
 #
-# Give the flow a class label: a learned embedding per digit, added to every token of every
-# Transformer (`num_classes=10`). One more embedding means "no label", and training hides
-# the label of 10% of the images (`label_dropout`), so the same model also knows the
-# unconditional density. `model(x, labels)` then gives log p(x | digit).
+# The Jet paper uses no class labels: its models are unconditional density models of images.
+# Everything in this section is **jetbook's extension** of Jet. (The TarFlow paper, by contrast,
+# does guide its flows, with class labels and without.) Give the flow a class label: a learned
+# embedding per digit, added to every token of every Transformer (`num_classes=10`). One more
+# embedding means "no label", and training hides the label of 10% of the images
+# (`label_dropout`), so the same model also knows the unconditional density. `model(x, labels)`
+# then gives log p(x | digit).
 #
 # **Classifier-free guidance** mixes the two predictions at every autoregressive step,
 # $(a, b) = \text{cond} + w\,(\text{cond} - \text{uncond})$: w = 0 is plain conditional
-# sampling, larger w pushes samples towards what distinguishes the chosen digit. Jet does
-# the same at every coupling. We train a conditional TarFlow here; a conditional Jet trained
-# for 1,200 steps ships with jetbook (`jb.pretrained("digits_conditional")`, trained by the
-# command it prints), so the samples you steer below come from a model worth steering.
+# sampling, larger w pushes samples towards what distinguishes the chosen digit. jetbook's
+# conditional Jet does the same at every coupling. We train a conditional TarFlow here; a
+# conditional Jet trained for 1,200 steps ships with jetbook (`jb.pretrained("digits_conditional")`,
+# trained by the command it prints), so the samples you steer below come from a model worth
+# steering.
 
 # %%
 cond_model, cond_row = compare.train_one("tarflow_digits", STEPS, f"{tmp}/conditional_tarflow",
@@ -399,8 +408,9 @@ if results is not None:
 #
 # ## Noise augmentation and one denoising step
 #
-# Uniform dequantization makes bits/dim an exact statement about the discrete images, which
-# is what the comparisons above need. For *samples*, TarFlow's authors train on images with
+# Uniform dequantization makes bits/dim an upper bound on the code length of the discrete
+# images themselves (notebook 05), which is what the comparisons above need. For *samples*,
+# TarFlow's authors (Zhai et al.) train on images with
 # a little Gaussian noise added, $\tilde x = x + \sigma\varepsilon$: the flow then learns the
 # density $p_\sigma$ of noisy images, smoother and easier to fit, and its samples look like
 # noisy images. The best guess of the clean image behind a noisy one is (Tweedie's formula)
@@ -450,9 +460,10 @@ plt.show()
 # - Forward (training, likelihood) is one parallel pass per block; the inverse writes the
 #   patches one by one, made cheap per step by a key/value cache but still sequential. Jet
 #   inverts in one parallel pass: sampling 64 digits is several times faster.
-# - The same class embedding and label dropout make Jet or TarFlow class-conditional;
-#   guidance mixes conditional and unconditional predictions at every step; Bayes' rule
-#   makes the conditional flow a classifier.
+# - In jetbook the same class embedding and label dropout make Jet or TarFlow class-conditional
+#   (for Jet an extension: the Jet paper's models are unconditional); guidance mixes conditional
+#   and unconditional predictions at every step; Bayes' rule makes the conditional flow a
+#   classifier.
 # - Training on noisy images and taking one step along $\sigma^2 \nabla \log p$ after
 #   sampling is for sample quality; the bits/dim are then of the noisy data, so likelihood
 #   comparisons stay with uniform dequantization.
