@@ -18,6 +18,9 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/01_change_of_variables.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/01_change_of_variables.ipynb)
 #
+# Jet, the flow this course builds, is trained on exactly this formula (the
+# [Jet paper](https://arxiv.org/abs/2412.15129), §2.2).
+#
 # **Runtime:** about 30 s on a 2-core CPU runtime, full budget and quick mode alike.
 #
 # **You will learn**

@@ -18,6 +18,9 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/02_one_coupling.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/02_one_coupling.ipynb)
 #
+# This is the layer Jet stacks (the [Jet paper](https://arxiv.org/abs/2412.15129), §2.1), with
+# its closed-form inverse (§2.3).
+#
 # **Runtime:** about 20 s on a 2-core CPU runtime, full budget and quick mode alike.
 #
 # **You will learn**
@@ -51,6 +54,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import jetbook as jb
+from jetbook.experiments import paper      # the Jet paper's numbers, each with its section
 
 # %% [markdown]
 # ## The coupling, from scratch
@@ -61,11 +65,12 @@ import jetbook as jb
 #
 # $$y_1 = x_1, \qquad y_2 = \big(x_2 + b(x_1)\big)\cdot \mathrm{sigmoid}\big(s(x_1)\big)\cdot m, \qquad m = 2.$$
 #
-# The network can be anything. Here it is a two-layer perceptron with random weights, on
+# This is Jet's coupling, and $m = 2$ is the paper's choice for all its models (§2.1); the
+# cell below reads it from `paper.finding("scale_range")`. The network can be anything. Here it is a two-layer perceptron with random weights, on
 # $D = 8$ so that the matrices below stay readable.
 
 # %%
-D, M = 8, 2.0
+D, M = 8, float(paper.finding("scale_range").figures["m"])       # m = 2, the paper's §2.1
 half = D // 2
 k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
 params = {"w1": jax.random.normal(k1, (half, 16)) / 2,       # x1 (…, 4) -> hidden (…, 16)
@@ -178,8 +183,11 @@ assert jnp.allclose(first_ld + second_ld, slogdet_two, atol=1e-5)
 # - **never zero or negative**, so the division in the inverse is always defined;
 # - **at most $m$**, so one coupling can at most double a coordinate's spread (for $m = 2$),
 #   which keeps a deep stack from blowing up early in training;
-# - **exactly one at $s = 0$**, because $\mathrm{sigmoid}(0)\cdot 2 = 1$. That is the reason
-#   for $m = 2$.
+# - **exactly one at $s = 0$**, because $\mathrm{sigmoid}(0)\cdot 2 = 1$.
+#
+# The paper's reasons for $m = 2$ are the two sides of this (§2.1, §2.4): a coupling can
+# suppress or amplify a coordinate while the activations of a long stack stay in a sensible
+# range, and a conditioner that outputs zeros gives a scale of exactly one.
 
 # %%
 s = jnp.linspace(-8.0, 8.0, 401)
@@ -226,8 +234,8 @@ coupling_explorer
 #
 # If the conditioner's last layer is all zeros, then $b = 0$ and $s = 0$, so the scale is one
 # and the coupling returns its input unchanged, with log-determinant exactly zero. Jet
-# initialises every coupling this way: training starts from the identity and moves away only
-# as far as the data asks.
+# initialises every coupling this way (the paper's §2.4): training starts from the identity and
+# moves away only as far as the data asks.
 
 # %%
 zero_last = {"w1": params["w1"], "w2": jnp.zeros_like(params["w2"])}

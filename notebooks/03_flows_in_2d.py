@@ -18,6 +18,9 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/03_flows_in_2d.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/03_flows_in_2d.ipynb)
 #
+# Many couplings in a row, as Jet stacks them (the
+# [Jet paper](https://arxiv.org/abs/2412.15129), §2.1), on data you can see.
+#
 # **Runtime:** about 1 minute on a 2-core CPU runtime at full budget (3 × 3000 training steps);
 # about 30 s in quick mode.
 #
@@ -196,8 +199,8 @@ plt.show()
 # flow is a smooth bijection of the plane onto the Gaussian's plane, so it cannot tear space.
 # To put almost no mass in the rings' hole or between the squares it has to squeeze those
 # regions very thin, and the thin bridges you may see between modes are what is left. More
-# couplings and bigger conditioners squeeze harder; Jet stacks 16 to 128 couplings, each with a
-# Vision Transformer inside.
+# couplings and bigger conditioners squeeze harder; the paper's Jets stack dozens of couplings
+# (its sweeps, §3.1), each with a Vision Transformer inside.
 #
 # ## Layer by layer
 #

@@ -18,6 +18,9 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/04_patches_and_splits.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/04_patches_and_splits.ipynb)
 #
+# How Jet turns images into tokens and splits them (the
+# [Jet paper](https://arxiv.org/abs/2412.15129), §2.1 and §2.5).
+#
 # **Runtime:** about 20 seconds on a free 2-core CPU runtime, full budget and quick mode alike
 # (nothing here trains).
 #
@@ -53,6 +56,7 @@ from skimage import data as skdata, transform
 
 import jetbook as jb
 from jetbook import coupling, splits
+from jetbook.experiments import paper      # the Jet paper's numbers, each with its section
 from jetbook.teaching import plots, widgets
 from jetbook.teaching.brute_force import is_permutation_matrix
 
@@ -119,11 +123,13 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The paper picks the patch size so that there are always 256 tokens: $p = 2$ at 32×32 and
-# $p = 4$ at 64×64. We use $p = 8$ here only so that the figures stay readable.
+# Unless it says otherwise, the paper picks the patch size so that every image becomes 256
+# tokens (§3): $p = 2$ at 32×32 and $p = 4$ at 64×64. We use $p = 8$ here only so that the
+# figures stay readable.
 
 # %%
-assert (64 // 4) ** 2 == 256 and (32 // 2) ** 2 == 256
+TOKENS = paper.finding("setup").figures["tokens"]                # 256, the paper's §3
+assert (64 // 4) ** 2 == TOKENS and (32 // 2) ** 2 == TOKENS
 
 # %% [markdown]
 # ## Two families of splits
@@ -172,8 +178,10 @@ plt.show()
 # three "inverse" patterns that swap the roles of $x_1$ and $x_2$. The conditioner attends over
 # all of its input tokens in both families, so a channel coupling already lets every patch
 # depend on the rest of the image; a spatial coupling instead transforms a whole patch given
-# its complete neighbours. The paper's ablation found the mix best: about four channel
-# couplings per spatial one, with the spatial kinds taking turns.
+# its complete neighbours. The paper's ablation (§3.2.1, Table 10, printed below) puts $M$
+# channel couplings before each spatial one: interleaving the two families is best, $M = 4$ by
+# a hair over $M = 2$ to $5$; cycling through the spatial kinds beats any single kind; spatial
+# couplings alone are the worst choice, and channel couplings alone come close to the best.
 
 # %%
 fig, axes = plt.subplots(2, 3, figsize=(10, 7))
@@ -187,6 +195,17 @@ for ax, kind in zip(axes.T.ravel(), splits.SPATIAL_KINDS):
 plots.split_legend(axes[0, -1])
 plt.tight_layout()
 plt.show()
+
+# %%
+t10 = paper.table("Table 10")       # bits/dim on ImageNet-1k 64×64, lower is better
+print(f"{t10.name} ({t10.where}): channel : spatial ratio by spatial kind")
+print(f"{'ratio':12s}" + "".join(f"{c:>13s}" for c in t10.columns))
+for ratio, values in t10.rows.items():
+    print(f"{ratio:12s}" + "".join(f"{v:13.3f}" for v in values))
+mixed = {ratio: t10.value(ratio, "mix of all") for ratio in t10.rows}
+assert min(mixed, key=mixed.get) == "4:1"                                     # M = 4 is best
+assert all(min(v[:3]) > v[3] for r, v in t10.rows.items() if r != "all channel")  # mixing kinds wins
+assert max(mixed, key=mixed.get) == "all spatial"                             # spatial only: worst
 
 # %% [markdown]
 # A Jet decides the kind of every coupling from its config: by default four channel couplings,
@@ -275,13 +294,23 @@ assert not jnp.any(jnp.delete(seen["masking"][0], x1_rows, axis=1))     # ... x2
 assert jnp.array_equal(seen["masking"][0][:, x1_rows], seen["pairing"][0])
 
 # %% [markdown]
-# The paper compared both and found pairing slightly better, most clearly when a model uses
-# spatial couplings only; `JetConfig(coupling_mode="masking")` switches a Jet to masking.
+# The paper compared both (§3.2.4, Table 2a): the two are close, pairing slightly ahead, most
+# clearly when a model uses spatial couplings only (channel couplings do not depend on the
+# choice, so the gap shrinks as they take over). `JetConfig(coupling_mode="masking")` switches a
+# Jet to masking.
+
+# %%
+t2a = paper.table("Table 2a")       # bits/dim on ImageNet-1k 64×64
+for ratio, (masked, paired) in t2a.rows.items():
+    print(f"{ratio:12s} masking {masked:.3f}  pairing {paired:.3f}")
+assert all(paired <= masked for masked, paired in t2a.rows.values())
+gaps = [masked - paired for masked, paired in t2a.rows.values()]
+assert max(gaps) == gaps[0]                           # largest with spatial couplings only
 #
 # ## Splitting is a product with a 0/1 matrix
 #
 # Picking half of the numbers could be written with indexing, but on accelerators a gather can
-# be slower than a matrix product. Jet therefore writes every split as a product with a frozen
+# be slower than a matrix product (§2.5). Jet therefore writes every split as a product with a frozen
 # **permutation matrix** $W$: column $j$ has a single 1, in the row of the input that goes to
 # output slot $j$. The first half of the slots is $x_1$, the second half $x_2$. A permutation
 # matrix is orthogonal, so the merge is the product with $W^\top$: no second matrix to store.
@@ -448,7 +477,7 @@ assert bits["bfloat16"] < bits["TF32"] < bits["float32"]
 # %% [markdown]
 # The bfloat16 pipeline looks more than a bit per dimension better, and not because the model
 # is any better. TF32 "gains" less, because it keeps more of the noise, but it still reports
-# fewer bits than the images need. That is the paper's warning in numbers, and why `splits.split` and
+# fewer bits than the images need. That is the paper's warning (§2.5) in numbers, and why `splits.split` and
 # `splits.merge` default to `jax.lax.Precision.HIGHEST`. The conditioner is a different story:
 # its output only sets a bias and a scale, and the coupling stays exactly invertible whatever
 # those are, so the ViT may run in bfloat16 (`JetConfig(vit_dtype="bfloat16")`) while the

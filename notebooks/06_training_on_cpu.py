@@ -18,6 +18,9 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/06_training_on_cpu.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/06_training_on_cpu.ipynb)
 #
+# Training with the recipe of the [Jet paper](https://arxiv.org/abs/2412.15129) (§3, §3.1), at
+# the scale of a CPU.
+#
 # **Runtime:** full budget about 10 minutes on a 2-core CPU (most of it the digits training
 # and the codecs on all 2000 test crops); quick mode (`JETBOOK_QUICK=1`, a few dozen training
 # steps, 64 crops) at most 1.5 minutes. What you see first comes from trained models that ship
@@ -67,6 +70,7 @@ from IPython.display import Markdown, display
 
 import jetbook as jb
 from jetbook import baselines
+from jetbook.experiments import paper      # the Jet paper's numbers, each with its section
 from jetbook.teaching import plots, widgets
 
 print(jb.runtime.describe_devices())
@@ -151,12 +155,12 @@ plt.show()
 # ## The training recipe
 #
 # Training minimises the mean bits per dimension of training batches, and the recipe is the
-# paper's:
+# paper's (§3 and §3.1; the cell below checks the presets against `jetbook.experiments.paper`):
 # - **AdamW**, Adam with decoupled weight decay, with the second-moment decay
-#   $\beta_2 = 0.95$ instead of the usual $0.999$ (next section: why);
-# - a **cosine** learning-rate decay to zero at the last step;
-# - a small **weight decay**, $10^{-5}$;
-# - a **learning rate** of $3\cdot10^{-4}$ for the paper's ImageNet models. Our digits model is
+#   $\beta_2 = 0.95$ instead of the usual $0.999$ (§3; next section: why);
+# - a **cosine** learning-rate decay (§3), here to zero at the last step;
+# - a small **weight decay**, $10^{-5}$ (§3.1);
+# - a **learning rate** of $3\cdot10^{-4}$ for the paper's models (§3.1). Our digits model is
 #   far smaller and trains on batches of 128, and its preset uses a larger rate.
 #
 # Two more pieces are **jetbook's additions**, not the paper's: a linear **warmup** from zero over
@@ -169,8 +173,10 @@ schedule = jb.train.learning_rate_schedule(train_config)
 print(f"digits preset: lr {train_config.learning_rate}, b2 {train_config.b2}, weight decay "
       f"{train_config.weight_decay}, warmup {train_config.warmup_steps} steps, clip {train_config.grad_clip}, "
       f"{train_config.steps} steps")
-assert (train_config.b2, train_config.weight_decay, train_config.grad_clip) == (0.95, 1e-5, 1.0)
-assert jb.get_preset("imagenet64").train.learning_rate == 3e-4          # the paper's rate
+recipe, setup = paper.finding("recipe").figures, paper.finding("setup").figures
+assert (train_config.b2, train_config.weight_decay) == (setup["b2"], recipe["weight_decay"])
+assert train_config.grad_clip == 1.0                                      # jetbook's addition
+assert jb.get_preset("imagenet64").train.learning_rate == recipe["learning_rate"]   # the paper's rate
 assert float(schedule(0)) == 0.0 and float(schedule(train_config.steps)) == 0.0
 assert math.isclose(float(schedule(train_config.warmup_steps)), train_config.learning_rate, rel_tol=1e-6)
 
@@ -190,7 +196,7 @@ plt.show()
 # suddenly grow, which happens in flows (an unusual batch, a scale that starts to saturate),
 # a long memory still averages in the small gradients of long ago, $\hat v$ stays too small,
 # and the steps come out larger than intended for hundreds of steps. With a short memory
-# $\hat v$ catches up within a few dozen steps. The paper sets $0.95$ to keep training stable.
+# $\hat v$ catches up within a few dozen steps. The paper sets $0.95$ to keep training stable (§3).
 # Here is the effect on a made-up stream of steady gradients whose size jumps tenfold at step
 # 300, through Optax's Adam scaling (the part of AdamW that $\beta_2$ acts on). For steady
 # gradients Adam's step is about 1 (times the learning rate), whatever their size.
@@ -266,7 +272,7 @@ for b2, losses in b2_losses.items():
 # Read the two curves with the printout beside them. On a model this small both settings
 # train (the cell checks that both lower the loss); compare how smooth each curve is and where
 # it ends. The instability that $0.95$ guards against grows with model size and learning rate,
-# which is why the paper fixed it for all its runs and why every jetbook preset uses it.
+# which is why the paper fixed it for all its runs (§3) and why every jetbook preset uses it.
 #
 # ## Training
 #
@@ -376,12 +382,18 @@ if not jb.quick_mode():
 # %% [markdown]
 # After the full budget the training digits score better than the test digits, and the gap
 # opens as training goes on: the flow is powerful enough to start memorising a data set this
-# small. (Quick mode stops too early to show it.) The paper met the same thing at scale: its
-# ViT-based flows overfit ImageNet-1k, 1.2 million images, and the bigger the model the worse.
-# Its remedy was not more regularisation but more data: on ImageNet-21k, more than ten times
-# larger, overfitting all but disappears and bigger models keep getting better. Images without
+# small. (Quick mode stops too early to show it.) The paper met the same thing at scale (§3.1,
+# Figure 3): its ViT-based flows overfit ImageNet-1k, 1.2 million images, large models at 32×32
+# most of all. Its remedy was not more regularisation but more data: on ImageNet-21k, more than
+# ten times larger, overfitting is tamed and bigger models keep getting better. Images without
 # labels are cheap, so for a flow more data is the natural fix; for our digits there is no more.
-#
+
+# %%
+overfitting = paper.finding("overfitting")
+print(f"{overfitting.where}: {overfitting.direction}")
+assert (overfitting.figures["imagenet_1k_images"], overfitting.figures["imagenet_21k_times_more"]) == (1.2e6, 10)
+
+# %% [markdown]
 # What does re-running do? The same call with the same `workdir` finds the checkpoint of the
 # last step, restores model and optimizer, sees nothing left to train, and only evaluates:
 
@@ -594,8 +606,8 @@ assert 0.1 < p_png_container < 0.2
 print(f"shipped Jet minus WebP lossless, per crop: {p_bpd - by_name['webp']['per_file_bpd']:+.3f} bpd")
 
 # %% [markdown]
-# Read the gap the last line prints. Jet's paper trains for hundreds of thousands of steps on
-# accelerators; the shipped `patches` Jet had the CPU time its record states, and its training
+# Read the gap the last line prints. Jet's paper trains for many epochs over more than a million
+# images on accelerators (§3.1); the shipped `patches` Jet had the CPU time its record states, and its training
 # run resumes where it stopped (the command above) to go further. Notebook 07 shows how to
 # train at scale.
 
@@ -630,7 +642,7 @@ jb.exercises.check_recipe_optimizer(my_optimizer)
 # - The recipe: AdamW with $\beta_2 = 0.95$ (a short memory of gradient sizes keeps the steps
 #   stable), cosine decay, weight decay $10^{-5}$; warmup and clipping are jetbook's additions.
 # - With 1,500 training digits the flow starts to memorise: training digits end up scoring
-#   better than test digits. The paper's cure at scale is more data.
+#   better than test digits. The paper's cure at scale is more data (§3.1).
 # - `train_and_evaluate` trains, evaluates, checkpoints, and resumes from its `workdir`; a
 #   callback such as `LiveTrainingPlot` shows the loss while it runs.
 # - A bpd number means something only next to references: the identity, a uniform model,
