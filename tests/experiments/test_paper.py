@@ -142,10 +142,7 @@ def first_markdown_cell(text: str) -> str:
     return text.split("# %% [markdown]", 1)[1].split("# %%", 1)[0]
 
 
-@pytest.mark.parametrize("notebook", [
-    pytest.param(p, marks=pytest.mark.xfail(reason="notebook 08 is edited elsewhere; its link is "
-                                                    "still to come", strict=False))
-    if p.name.startswith("08_") else p for p in NOTEBOOKS], ids=lambda p: p.name)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
 def test_each_notebook_links_the_paper_once_at_the_top(notebook):
     text = notebook.read_text()
     assert paper.ARXIV in first_markdown_cell(text) and text.count(paper.ARXIV) == 1

@@ -17,3 +17,4 @@ from jetbook.teaching.exercises.training import (check_bits_per_image, check_rec
 from jetbook.teaching.exercises.what_jet_removed import check_actnorm_logdet
 from jetbook.teaching.exercises.tarflow import check_shift_params
 from jetbook.teaching.exercises.jet_at_scale import check_fsdp_spec
+from jetbook.teaching.exercises.transfer import check_overfitting_gap
