@@ -56,7 +56,7 @@ _MODULES = {
     "train": "training",            # the training API as one namespace (jb.train.train_step, ...)
     "config": "training.presets",   # the configs and presets, as in the first waves
     **{name: f"experiments.{name}" for name in ("bench", "plan", "compare", "ablate", "studies",
-                                                "baselines", "export")},
+                                                "baselines", "export", "paper", "transfer")},
     **{name: f"teaching.{name}" for name in ("toys", "plots", "widgets", "exercises",
                                              "brute_force", "runtime", "student", "setup_cell")},
     "checks": "teaching.brute_force",
