@@ -51,6 +51,7 @@ import math
 import pathlib
 import tempfile
 
+import jax
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -148,17 +149,23 @@ plt.show()
 
 # %%
 PRETRAIN_STEPS, STEPS = jb.budget((transfer.DEFAULT_PRETRAIN_STEPS, None), (20, 20))
+# quick mode: fewer scored images, all in one batch shape, so one evaluation compiles for all,
+# and a rolled loop over the couplings (the same model, a program that compiles faster)
+QUICK = jb.budget({}, {"eval_examples": 64, "num_samples": 4, "eval_every": 10})
+ROLLED = jb.budget({}, {"scan_unroll": 1})
 RUNS = jb.fresh_run_folder("10")
 pool_model, pool_train = transfer.pretrain_configs(seed=0, steps=PRETRAIN_STEPS)
+pool_model = pool_model.replace(**ROLLED)
+pool_train = pool_train.replace(**{k: v for k, v in QUICK.items() if k != "eval_every"})
 pretrained, pool_final = jb.train_and_evaluate(pool_model, pool_train, RUNS / "pretrain")
+jax.clear_caches()     # each run compiles its own step (its optimizer differs): keep one at a time
 print(f"pretrained {PRETRAIN_STEPS} steps on the pool: test bpd {pool_final['test_bpd']:.3f} "
       f"(digits 0-4)")
 
 curves = {}
 for arm in transfer.ARMS:
     model_config, train_config = transfer.arm_configs(arm, seed=0, steps=STEPS)
-    if STEPS is not None and STEPS < 50:
-        train_config = train_config.replace(eval_every=max(1, STEPS // 4))
+    model_config, train_config = model_config.replace(**ROLLED), train_config.replace(**QUICK)
     init = pretrained if arm == transfer.ARMS[0] else None
     if init is not None:
         train_config = train_config.replace(init_from=str(RUNS / "pretrain"))
@@ -166,6 +173,7 @@ for arm in transfer.ARMS:
     jb.train_and_evaluate(model_config, train_config, RUNS / arm.replace(" ", "_").replace(",", ""),
                           callback=logged.append, init=init)
     curves[arm] = [r for r in logged if "test_bpd" in r]
+    jax.clear_caches()
     last = curves[arm][-1]
     print(f"{arm:28s} after {last['step']} steps: test {last['test_bpd']:.3f}, its training "
           f"images {last['train_eval_bpd']:.3f}, gap {last['test_bpd'] - last['train_eval_bpd']:.3f}")
@@ -188,6 +196,28 @@ finals = {arm: curves[arm][-1] for arm in transfer.ARMS}
 assert all(math.isfinite(r["test_bpd"]) for r in finals.values())
 if not jb.quick_mode():       # the claim, on this one seed (the committed study has three)
     assert finals[transfer.ARMS[0]]["test_bpd"] < finals[transfer.ARMS[1]]["test_bpd"]
+
+# %% [markdown]
+# ### Exercise: the gap over steps
+#
+# Write `overfitting_gap(records)`: from the records a training run logs (the `callback`
+# above receives each one: `step`, `train_bpd`, and at every evaluation also `test_bpd` and
+# `train_eval_bpd`), return `(step, test_bpd - train_eval_bpd)` for every record that holds
+# an evaluation, in order. Then look at it for both arms.
+
+# %%
+def overfitting_gap(records):
+    """[(step, test bpd - training-image bpd)] for the evaluated records."""
+    raise NotImplementedError  # your code
+
+# %% tags=["solution"]
+def overfitting_gap(records):
+    return [(r["step"], r["test_bpd"] - r["train_eval_bpd"]) for r in records if "test_bpd" in r]
+
+# %%
+jb.exercises.check_overfitting_gap(overfitting_gap)
+for arm in transfer.ARMS:
+    print(f"{arm:28s}", ", ".join(f"{step}: {gap:+.3f}" for step, gap in overfitting_gap(curves[arm])))
 
 # %% [markdown]
 # ## Three seeds, committed
