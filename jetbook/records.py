@@ -74,8 +74,3 @@ def rewrite_blocks(text: str, name: str, render) -> str:
     return block.sub(lambda m: f"{m.group(1)}{render(m.group(2)).rstrip(chr(10))}\n{m.group(3)}",
                      text)
 
-
-def rewrite_file(path, name: str, render) -> None:
-    """`rewrite_blocks` on the file at `path`, in place."""
-    path = pathlib.Path(path)
-    path.write_text(rewrite_blocks(path.read_text(), name, render))

@@ -54,6 +54,7 @@ import tempfile
 import jax
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import Image, display
 
 import jetbook as jb
 from jetbook.experiments import paper, transfer
@@ -243,21 +244,7 @@ else:
     by_seed = {}
     for r in results:
         by_seed.setdefault(r["seed"], {})[r["arm"]] = r
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for color, arm in zip(("C0", "C3"), transfer.ARMS):
-        for i, r in enumerate(by_seed[s][arm] for s in sorted(by_seed)):
-            steps = [p["step"] for p in r["curve"]]
-            ax.plot(steps, [p["test_bpd"] for p in r["curve"]], "-", color=color,
-                    label=f"{arm}: test" if i == 0 else None)
-            ax.plot(steps, [p["train_eval_bpd"] for p in r["curve"]], "--", color=color,
-                    alpha=0.6, label=f"{arm}: training images" if i == 0 else None)
-    ax.set_xlabel("steps on the small set")
-    ax.set_ylabel("bits/dim")
-    ax.set_title("committed study: one line per seed", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.savefig(pathlib.Path(tempfile.gettempdir()) / "jetbook_10_study.png", dpi=80)
-    plt.show()
+    display(Image(filename=str(RESULTS / "summary.png")))      # one line per seed (written by the study)
     for seed, arms in sorted(by_seed.items()):
         tuned, scratch = arms[transfer.ARMS[0]], arms[transfer.ARMS[1]]
         gap = lambda r: r["test_bpd"] - r["train_eval_bpd"]

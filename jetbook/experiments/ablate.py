@@ -269,7 +269,8 @@ def _mean_std(values) -> tuple[float, float]:
     return mean, std
 
 
-def _pm(values) -> str:
+def mean_std_text(values) -> str:
+    """'mean ± std' over seeds (bits/dim to 4 places; 'diverged' when no value is left)."""
     mean, std = _mean_std(values)
     if math.isnan(mean):
         return "diverged"
@@ -322,7 +323,7 @@ def write_summary(out, order: Optional[list[str]] = None, planned: Optional[int]
              "training FLOPs |", "|---|---|---|---|---|---|---|"]
     for row in rows:
         seeds = f"{row['n']} ({row['diverged']} diverged)" if row["diverged"] else row["n"]
-        lines.append(f"| {row['label']} | {_pm(row['test_bpd'])} | {_pm(row['train_bpd'])} | "
+        lines.append(f"| {row['label']} | {mean_std_text(row['test_bpd'])} | {mean_std_text(row['train_bpd'])} | "
                      f"{seeds} | {', '.join(map(str, row['steps']))} | {row['wall_s']:.0f} | "
                      f"{row['flops']:.3g} |")
     (out / "summary.md").write_text("\n".join(lines) + "\n")

@@ -16,11 +16,11 @@ resumes: finished arms are skipped and half-finished runs continue from their ch
 from __future__ import annotations
 
 import datetime
-import math
 import pathlib
 import shlex
 
 from jetbook import records
+from jetbook.experiments.ablate import mean_std_text
 from jetbook.fields import check_int
 from jetbook.progress import progress_bar
 from jetbook.training.presets import get_preset
@@ -109,14 +109,6 @@ def run_transfer(seeds: int = DEFAULT_SEEDS, pretrain_steps: int = DEFAULT_PRETR
     return records.read_jsonl(out / "runs.jsonl")
 
 
-def _mean_std(values) -> str:
-    n = len(values)
-    mean = sum(values) / n
-    if n == 1:
-        return f"{mean:.4f}"
-    return f"{mean:.4f} ± {math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)):.4f}"
-
-
 def summary_rows(results: list[dict]) -> list[dict]:
     """Per arm: final test and training-image bpd, their gap, and the best test bpd over the
     run, each over seeds."""
@@ -152,9 +144,9 @@ def write_summary(out) -> None:
              "| arm | seeds | test bpd | training-image bpd | gap | best test bpd during the run |",
              "|---|---|---|---|---|---|"]
     for row in summary_rows(results):
-        lines.append(f"| {row['arm']} | {row['seeds']} | {_mean_std(row['test'])} | "
-                     f"{_mean_std(row['train'])} | {_mean_std(row['gap'])} | "
-                     f"{_mean_std(row['best'])} |")
+        lines.append(f"| {row['arm']} | {row['seeds']} | {mean_std_text(row['test'])} | "
+                     f"{mean_std_text(row['train'])} | {mean_std_text(row['gap'])} | "
+                     f"{mean_std_text(row['best'])} |")
     (out / "summary.md").write_text("\n".join(lines) + "\n")
 
     fig, ax = plt.subplots(figsize=(7, 4))
