@@ -1,3 +1,4 @@
+import gc
 import os
 import tempfile
 
@@ -43,3 +44,15 @@ def images_in_range():
     def make(shape, seed=0):
         return jax.random.uniform(jax.random.key(seed), shape, minval=-1.0, maxval=1.0)
     return make
+
+
+@pytest.fixture(autouse=True, scope="module")
+def release_compiled_programs():
+    """After each test file, drop JAX's in-memory caches of compiled programs. Each live
+    XLA:CPU executable holds several memory mappings, and a worker that runs half the suite
+    would otherwise keep thousands of them, until the kernel's limit on mappings per process
+    (vm.max_map_count, 65530 by default) makes XLA crash mid-compile. The next file loads what
+    it needs back from the persistent cache above."""
+    yield
+    jax.clear_caches()
+    gc.collect()
