@@ -42,17 +42,19 @@ def tree_memory(process: psutil.Process) -> tuple[int, int]:
     return pss, rss
 
 
-def run(notebook: pathlib.Path, full: bool) -> dict:
-    env = dict(os.environ)
-    env.pop("JETBOOK_QUICK", None)
+def run(notebook: pathlib.Path, full: bool, tmp: pathlib.Path | None = None) -> dict:
+    """Run `notebook` in a fresh kernel. Its temp folder (where jb.fresh_run_folder and the
+    compilation cache live) is new unless `tmp` names one, which a later run can share."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("JETBOOK_QUICK", "JAX_COMPILATION_CACHE_DIR")}   # the notebook's own cache
     if not full:
         env["JETBOOK_QUICK"] = "1"
     with tempfile.TemporaryDirectory() as out:
         # this checkout's jetbook, and a temp folder of its own: two runs of one notebook at once
         # (this and a test run) would otherwise share jb.fresh_run_folder's folder
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        env["TMPDIR"] = str(pathlib.Path(out) / "tmp")
-        (pathlib.Path(out) / "tmp").mkdir()
+        env["TMPDIR"] = str(tmp or pathlib.Path(out) / "tmp")
+        pathlib.Path(env["TMPDIR"]).mkdir(exist_ok=True)
         command = ["taskset", "-c", "0", sys.executable, "-m", "jupyter", "nbconvert", "--to",
                    "notebook", "--execute", "--ExecutePreprocessor.timeout=-1",
                    f"--output-dir={out}", notebook.name]

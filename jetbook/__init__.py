@@ -3,7 +3,8 @@
 The library is in layers; each imports only from the layers above it in this list:
 
 - the foundations, here: `fields` (config checks, JSON and `--set` text), `records` (machine
-  record, JSON lines, generated Markdown blocks), `progress`, `host_memory`, `compat`;
+  record, JSON lines, generated Markdown blocks), `progress`, `host_memory`,
+  `compilation_cache` (compiled programs kept on disk), `compat`;
 - `jetbook.flows`, the models: patches, dimension splits, couplings, the ViT and CNN
   conditioners, ActNorm and the dense layer, class conditioning, Jet, TarFlow, their configs;
 - `jetbook.density`, what a flow computes: likelihood and bits/dim, dequantization, sampling,
@@ -39,10 +40,12 @@ _EXPORTS = {
     "load_model": "training.checkpoints", "pretrained": "shipped",
     "budget": "teaching.runtime", "quick_mode": "teaching.runtime",
     "fresh_run_folder": "teaching.runtime",
+    "use_compilation_cache": "compilation_cache",
 }
 # short module name (jb.NAME, `from jetbook import NAME`) -> where the module lives
 _MODULES = {
-    **{name: name for name in ("fields", "records", "progress", "host_memory", "compat",
+    **{name: name for name in ("fields", "records", "progress", "host_memory",
+                               "compilation_cache", "compat",
                                "shipped", "cli", "flows", "density", "training", "experiments",
                                "teaching")},
     **{name: f"flows.{name}" for name in ("patches", "splits", "coupling", "vit", "cnn",

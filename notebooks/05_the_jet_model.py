@@ -40,7 +40,8 @@
 # %%
 # Setup, the same in every notebook (Colab, Kaggle, Binder, local): installs jetbook if it is
 # missing (or from $JETBOOK_SOURCE when set) without upgrading anything already installed, so
-# Colab's jax, flax and ipywidgets stay as they are; then shows which accelerator JAX sees.
+# Colab's jax, flax and ipywidgets stay as they are; keeps compiled programs on disk, so a
+# rerun or the next notebook loads them instead of compiling; shows which accelerator JAX sees.
 import importlib, importlib.util, os, subprocess, sys
 jetbook_source = os.environ.get("JETBOOK_SOURCE")
 if jetbook_source or importlib.util.find_spec("jetbook") is None:
@@ -48,6 +49,7 @@ if jetbook_source or importlib.util.find_spec("jetbook") is None:
                            jetbook_source or "jetbook @ git+https://github.com/jetbook/jetbook"])
     importlib.invalidate_caches()
 import jetbook as jb
+jb.use_compilation_cache()
 print(jb.runtime.accelerator_report())
 
 # %%

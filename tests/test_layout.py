@@ -13,7 +13,7 @@ MAX_TOP_LEVEL = 12
 # foundations are a layer of their own (they import none of the others).
 LAYERS = (
     ("jetbook.fields", "jetbook.records", "jetbook.progress", "jetbook.host_memory",
-     "jetbook.compat"),
+     "jetbook.compilation_cache", "jetbook.compat"),
     ("jetbook.flows",),
     ("jetbook.density",),
     ("jetbook.training",),

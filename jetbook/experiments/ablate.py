@@ -34,6 +34,7 @@ import time
 from typing import Optional
 
 from jetbook import records
+from jetbook.compilation_cache import use_compilation_cache
 from jetbook.experiments.studies import FLOPS_TOLERANCE, STUDIES
 from jetbook.fields import as_text, check_int
 from jetbook.flows.config import JetConfig
@@ -223,7 +224,8 @@ def run_study(name: str, seeds: int = DEFAULT_SEEDS, steps: int = DEFAULT_STEPS,
     study = STUDIES[name]
     _claim_folder(out, {"study": name, "preset": study.preset, "steps": steps, "set": list(sets)})
     if compile_cache:
-        _persistent_compile_cache(out)
+        # seeds after the first, and a resumed sweep, load their programs instead of compiling
+        use_compilation_cache(out.absolute() / "runs" / "jax_cache")
     done = {_key(r["setting"], r["seed"]) for r in read_records(out)}
     todo = [run for run in runs if run.key not in done]
     command = command_line(name, seeds, steps, out, sets, only)
@@ -345,11 +347,3 @@ def write_summary(out, order: Optional[list[str]] = None, planned: Optional[int]
     fig.tight_layout()
     fig.savefig(out / "summary.png", dpi=120)
     plt.close(fig)
-
-
-def _persistent_compile_cache(out: pathlib.Path) -> None:
-    """Keep compiled programs on disk (unless JAX already has a cache folder): seeds after the
-    first, and a resumed sweep, then skip XLA compilation, most of a short CPU run's time."""
-    import jax
-    if not jax.config.jax_compilation_cache_dir:
-        jax.config.update("jax_compilation_cache_dir", str(out.absolute() / "runs" / "jax_cache"))

@@ -19,7 +19,8 @@ HOME = "git+https://github.com/jetbook/jetbook"   # must name pyproject's [proje
 CELL = f"""\
 # Setup, the same in every notebook (Colab, Kaggle, Binder, local): installs jetbook if it is
 # missing (or from $JETBOOK_SOURCE when set) without upgrading anything already installed, so
-# Colab's jax, flax and ipywidgets stay as they are; then shows which accelerator JAX sees.
+# Colab's jax, flax and ipywidgets stay as they are; keeps compiled programs on disk, so a
+# rerun or the next notebook loads them instead of compiling; shows which accelerator JAX sees.
 import importlib, importlib.util, os, subprocess, sys
 jetbook_source = os.environ.get("JETBOOK_SOURCE")
 if jetbook_source or importlib.util.find_spec("jetbook") is None:
@@ -27,6 +28,7 @@ if jetbook_source or importlib.util.find_spec("jetbook") is None:
                            jetbook_source or "jetbook @ {HOME}"])
     importlib.invalidate_caches()
 import jetbook as jb
+jb.use_compilation_cache()
 print(jb.runtime.accelerator_report())"""
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[2] / "notebooks"   # in a checkout
