@@ -140,4 +140,8 @@ STUDIES = {study.name: study for study in (
                                     "num_couplings": base.num_couplings + DEQUANT_FLOW_COUPLINGS},
                         "variational": {"dequantization": "variational",
                                         "dequant_couplings": DEQUANT_FLOW_COUPLINGS}}),
+    # Not in the paper: how a spatial coupling's conditioner sees its half (JetConfig's
+    # spatial_tokens). Half-patch tokens give every coupling one scan body, so one compile.
+    Study("spatial_tokens", "none (jetbook's layout choice)", "digits",
+          lambda base: {"whole patches": {}, "half patches": {"spatial_tokens": "half_patches"}}),
 )}

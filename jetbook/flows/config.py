@@ -15,6 +15,11 @@ VIT_DTYPES = ("float32", "bfloat16")
 # only the elementwise work (more memory, less recomputation).
 REMAT_POLICIES = ("nothing_saveable", "dots_saveable", "dots_with_no_batch_dims_saveable")
 CONDITIONERS = ("vit", "cnn")             # what predicts each coupling's bias and scale
+# What a spatial pairing coupling's ViT conditioner takes as its tokens: the K/2 whole patches
+# of its half; or its half cut into half-patches, K tokens of P/2 features like a channel
+# coupling's, so that one scan body with one set of projection shapes serves every coupling
+# (the layout of the authors' own code). `jetbook ablate --study spatial_tokens` compares them.
+SPATIAL_TOKENS = ("patches", "half_patches")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +37,7 @@ class JetConfig:
     spatial_kinds: Tuple[str, ...] = splits.SPATIAL_KINDS   # cycled through by spatial couplings
     kinds: Optional[Tuple[str, ...]] = None   # explicit per-coupling kinds, overrides the pattern
     coupling_mode: str = "pairing"        # spatial couplings: "pairing" or "masking"
+    spatial_tokens: str = "patches"       # spatial pairing with a ViT: see SPATIAL_TOKENS
     split_seed: int = 0                   # fixes the channel couplings' random permutations
     scale_max: float = 2.0                # m: scales live in (0, m)
     vit_dtype: str = "float32"            # "bfloat16" runs the ViT in bf16; splits stay float32
@@ -86,6 +92,7 @@ class JetConfig:
         for kind in self.coupling_kinds:
             splits.check_kind(kind)
         coupling.check_mode(self.coupling_mode)
+        check_choice("spatial_tokens", self.spatial_tokens, SPATIAL_TOKENS)
         check_choice("vit_dtype", self.vit_dtype, VIT_DTYPES)
         check_choice("remat_policy", self.remat_policy, REMAT_POLICIES)
         if not self.scale_max > 0:
@@ -137,10 +144,20 @@ class JetConfig:
                 out.append("channel")
         return tuple(out)
 
+    @property
+    def shares_conditioner_shapes(self) -> bool:
+        """Every coupling's conditioner sees (K, P/2) and predicts (K, P): spatial pairing
+        couplings with a ViT cut their halves into half-patches (`spatial_tokens`). Masking and
+        a CNN show the conditioner the whole grid of whole patches, and an odd patch dimension
+        has no halves, so they cannot."""
+        return (self.spatial_tokens == "half_patches" and self.coupling_mode == "pairing"
+                and self.conditioner == "vit" and self.patch_dim % 2 == 0)
+
     def conditioner_tokens(self, spatial: bool) -> int:
         """How many tokens the conditioner of a channel (or spatial) coupling sees. A CNN
         always sees the whole grid (a spatial coupling's x2 tokens zeroed, as in masking)."""
-        if not spatial or self.coupling_mode == "masking" or self.conditioner == "cnn":
+        if (not spatial or self.coupling_mode == "masking" or self.conditioner == "cnn"
+                or self.shares_conditioner_shapes):
             return self.num_tokens
         return self.num_tokens // 2
 

@@ -56,7 +56,13 @@ def affine_coupling(tokens, conditioner: Callable, matrix, axis: int, *, mode: s
         out = halves[1] if mode == "masking" else halves[0]
     else:
         out = conditioner(x1)
-    bias, logit = jnp.split(out.astype(jnp.float32), 2, axis=-1)
-    step = affine_inverse if inverse else affine_forward
-    y2, logdet = step(x2, bias, logit, scale_max)
+    y2, logdet = transform_half(x2, out, inverse=inverse, scale_max=scale_max)
     return splits.merge(x1, y2, matrix, axis), logdet
+
+
+def transform_half(x2, conditioner_out, *, inverse: bool = False, scale_max: float = 2.0):
+    """x2 and the conditioner's (…, 2*width of x2) output, bias then scale logits ->
+    (y2, logdet (B,)): the affine step every coupling shares, whatever its split."""
+    bias, logit = jnp.split(conditioner_out.astype(jnp.float32), 2, axis=-1)
+    step = affine_inverse if inverse else affine_forward
+    return step(x2, bias, logit, scale_max)

@@ -26,8 +26,9 @@ def tarflow_forward_flops(cfg: TarFlowConfig, batch: int) -> int:
 def forward_flops(cfg: JetConfig, batch: int) -> int:
     """Multiply-adds x2 of one forward pass.
 
-    Per coupling the conditioner sees T tokens (K for channel couplings, masking mode and CNN
-    conditioners, K/2 for spatial pairing with a ViT) of width w: in-projection 2*T*d_in*w;
+    Per coupling the conditioner sees T tokens (K for channel couplings, masking mode, CNN
+    conditioners and spatial half-patch tokens, K/2 for spatial pairing on whole patches) of
+    width w: in-projection 2*T*d_in*w;
     per ViT block 24*T*w^2 (qkv 6, output 2, MLP 16 with mlp_ratio 4) + 4*T^2*w (scores and
     weighted sum), per CNN block two 3x3 convolutions (`block_flops_cnn`); read-out
     2*T*w*d_out; plus the split and merge permutation products and, with
@@ -45,10 +46,11 @@ def forward_flops(cfg: JetConfig, batch: int) -> int:
 def _coupling_flops(cfg: JetConfig, kind: str, width: int) -> int:
     k, p = cfg.num_tokens, cfg.patch_dim
     t = cfg.conditioner_tokens(spatial=kind != "channel")
-    if kind == "channel":
-        d_in, d_out, perm = p // 2, p, 2 * 2 * k * p * p
+    perm = 2 * 2 * k * p * p if kind == "channel" else 2 * 2 * k * k * p
+    if kind == "channel" or cfg.shares_conditioner_shapes:      # K tokens of P/2 features
+        d_in, d_out = p // 2, p
     else:
-        d_in, d_out, perm = p, 2 * p, 2 * 2 * k * k * p
+        d_in, d_out = p, 2 * p
     if cfg.conditioner == "cnn":
         body = block_flops_cnn(cfg.grid, width)   # the whole grid: t == K
     else:

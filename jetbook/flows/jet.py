@@ -1,9 +1,14 @@
 """Jet: patchify, N affine couplings with ViT conditioners, unpatchify.
 
 Layers run under `jax.lax.scan` over stacked parameters, so 64 couplings compile quickly.
-Channel and spatial couplings need differently shaped in/out projections, so those live in
-two stacks (one per family) and each scan step picks its family with `lax.cond`: only the
-branch that runs is computed. `scan=False` gives the plain Python loop.
+By default (`spatial_tokens="patches"`, and always for masking or a CNN) a spatial coupling's
+conditioner sees whole patches, so channel and spatial couplings need differently shaped
+projections: those live in two stacks and each scan step picks a whole coupling with
+`lax.cond` (only the branch that runs is computed, but both are compiled). With
+`spatial_tokens="half_patches"` a spatial coupling cuts each half into half-patch tokens,
+(B, K, P/2) like a channel coupling's: one stack holds every coupling's projections, the scan
+body runs one conditioner, and only the cheap split and merge pick their family with
+`lax.cond`. `scan=False` gives the plain Python loop.
 
 A Jet is cheap to use from a notebook cell: its parameters are initialised by one compiled
 function, and `model(x)`, `model.inverse(z)` and `model.forward_path(x)` called outside any
@@ -32,7 +37,7 @@ from jetbook.flows.actnorm import ActNorm, actnorm, data_init
 from jetbook.flows.cnn import ConvEncoder
 from jetbook.flows.compiled import dispatch, init_compiled
 from jetbook.flows.config import JetConfig
-from jetbook.flows.coupling import affine_coupling
+from jetbook.flows.coupling import affine_coupling, transform_half
 from jetbook.flows.flops import conditioner_width
 from jetbook.flows.dense import InvertibleDense, dense
 from jetbook.flows.patches import patchify, unpatchify
@@ -62,12 +67,23 @@ def _build_layers(cfg: JetConfig, rngs: nnx.Rngs):
                                          rngs=r, dtype=dtype)
     encoders = _stack(len(kinds), make_encoder, rngs)
     c = cfg.num_classes
+    if cfg.shares_conditioner_shapes:         # one (K, P/2) -> (K, P) projection per coupling
+        return encoders, _stack(len(kinds), lambda r: TokenIO(
+            p // 2, k, w, p, rngs=r, dtype=dtype, num_classes=c), rngs), None, None
     channel_io = _stack(n_channel, lambda r: TokenIO(
         p // 2, k, w, p, rngs=r, dtype=dtype, num_classes=c), rngs) if n_channel else None
     spatial_io = _stack(n_spatial, lambda r: TokenIO(
         p, cfg.conditioner_tokens(spatial=True), w, 2 * p, rngs=r, dtype=dtype, num_classes=c),
         rngs) if n_spatial else None
-    return encoders, channel_io, spatial_io
+    return encoders, None, channel_io, spatial_io
+
+
+def _choose(spatial, if_spatial, if_channel, *args):
+    """`if_spatial(*args)` or `if_channel(*args)`: a Python choice for a known family, else
+    `lax.cond` on the traced flag (only the branch taken runs)."""
+    if isinstance(spatial, (bool, np.bool_)):
+        return (if_spatial if spatial else if_channel)(*args)
+    return jax.lax.cond(spatial, if_spatial, if_channel, *args)
 
 
 class Jet(nnx.Module):
@@ -82,12 +98,15 @@ class Jet(nnx.Module):
                              f"jb.build_model(config, rngs) (jetbook.flows.multiscale)")
         self.config = cfg = config
         kinds = cfg.coupling_kinds
-        self.encoders, self.channel_io, self.spatial_io = init_compiled(_build_layers, cfg, rngs)
+        # token_io: every coupling's projections when they share shapes; else one stack per family
+        self.encoders, self.token_io, self.channel_io, self.spatial_io = init_compiled(
+            _build_layers, cfg, rngs)
         mats = [cfg.split_matrix(i) for i in range(cfg.num_couplings)]
         family = lambda spatial: splits.SplitMatrix(jnp.asarray(np.stack(
             [m for m, kd in zip(mats, kinds) if (kd != "channel") == spatial])))
-        self.channel_splits = family(False) if self.channel_io is not None else None
-        self.spatial_splits = family(True) if self.spatial_io is not None else None
+        has = lambda spatial: any((kd != "channel") == spatial for kd in kinds)
+        self.channel_splits = family(False) if has(False) else None
+        self.spatial_splits = family(True) if has(True) else None
         n, p = cfg.num_couplings, cfg.patch_dim
         self.actnorm = ActNorm(n, p) if cfg.actnorm else None
         self.dense = InvertibleDense(n, p) if cfg.invertible_dense else None
@@ -100,18 +119,34 @@ class Jet(nnx.Module):
         index = np.where(spatial, np.cumsum(spatial) - 1, np.cumsum(~spatial) - 1)
         return spatial, index.astype(np.int32)
 
-    def _coupling(self, spatial: bool, tokens, encoder, index, inverse: bool, rows, guidance):
-        """One coupling of a known family (`encoder` is its ViT blocks); `index` may be traced."""
+    def _coupling(self, spatial, tokens, encoder, index, layer, inverse: bool, rows, guidance):
+        """One coupling; `encoder` is its ViT blocks, `layer` its position in the flow and
+        `index` its position in its family's stack of split matrices (both may be traced).
+        `spatial` is a Python bool, or a traced flag when the projections are shared."""
         cfg = self.config
-        io_module = self.spatial_io if spatial else self.channel_io
+        shared = cfg.shares_conditioner_shapes
+        io_module = self.token_io if shared else self.spatial_io if spatial else self.channel_io
         io_graph, io_state = nnx.split(io_module)
-        io = nnx.merge(io_graph, jax.tree.map(lambda a: a[index], io_state))
-        matrix = (self.spatial_splits if spatial else self.channel_splits)[...][index]
-        return affine_coupling(
-            tokens, lambda x: run_conditioner(io, encoder, x, rows, guidance), matrix,
-            splits.TOKEN_AXIS if spatial else splits.FEATURE_AXIS,
-            mode=cfg.coupling_mode, inverse=inverse, scale_max=cfg.scale_max,
-            sees_grid=cfg.conditioner == "cnn")
+        io = nnx.merge(io_graph, jax.tree.map(lambda a: a[layer if shared else index], io_state))
+        conditioner = lambda x: run_conditioner(io, encoder, x, rows, guidance)
+        if not shared:
+            matrix = (self.spatial_splits if spatial else self.channel_splits)[...][index]
+            return affine_coupling(
+                tokens, conditioner, matrix, splits.TOKEN_AXIS if spatial else splits.FEATURE_AXIS,
+                mode=cfg.coupling_mode, inverse=inverse, scale_max=cfg.scale_max,
+                sees_grid=cfg.conditioner == "cnn")
+        matrix = lambda family: getattr(self, f"{family}_splits")[...][index]
+        x1, x2 = _choose(                                          # each (B, K, P/2)
+            spatial,
+            lambda t: tuple(map(splits.cut, splits.split(t, matrix("spatial"), splits.TOKEN_AXIS))),
+            lambda t: tuple(splits.split(t, matrix("channel"), splits.FEATURE_AXIS)), tokens)
+        y2, logdet = transform_half(x2, conditioner(x1), inverse=inverse, scale_max=cfg.scale_max)
+        merged = _choose(
+            spatial,
+            lambda a, b: splits.merge(splits.uncut(a), splits.uncut(b), matrix("spatial"),
+                                      splits.TOKEN_AXIS),
+            lambda a, b: splits.merge(a, b, matrix("channel"), splits.FEATURE_AXIS), x1, y2)
+        return merged, logdet
 
     def _pre_params(self) -> dict:
         """Parameters of the layers that run before each coupling, stacked on axis 0 (one row
@@ -161,7 +196,7 @@ class Jet(nnx.Module):
             for i in order:
                 encoder = layer_encoder(jax.tree.map(lambda a: a[i], encoder_states))
                 couple = lambda t: self._coupling(bool(spatial[i]), t, encoder, int(index[i]),
-                                                  inverse, rows, guidance)
+                                                  i, inverse, rows, guidance)
                 tokens, ld, values = self._step(tokens, jax.tree.map(lambda a: a[i], pre),
                                                  couple, inverse, init)
                 logdet = logdet + ld
@@ -175,16 +210,19 @@ class Jet(nnx.Module):
 
         def step(carry, layer):
             tokens, logdet = carry
-            layer_state, is_spatial, idx, layer_pre = layer
+            layer_state, is_spatial, idx, i, layer_pre = layer
             encoder = layer_encoder(layer_state)
             if spatial.all() or not spatial.any():
-                couple = lambda t: self._coupling(bool(spatial[0]), t, encoder, idx, inverse,
+                couple = lambda t: self._coupling(bool(spatial[0]), t, encoder, idx, i, inverse,
+                                                  rows, guidance)
+            elif cfg.shares_conditioner_shapes:       # one conditioner, cond on split and merge
+                couple = lambda t: self._coupling(is_spatial, t, encoder, idx, i, inverse,
                                                   rows, guidance)
             else:
                 couple = lambda t: jax.lax.cond(
                     is_spatial,
-                    lambda t: self._coupling(True, t, encoder, idx, inverse, rows, guidance),
-                    lambda t: self._coupling(False, t, encoder, idx, inverse, rows, guidance),
+                    lambda t: self._coupling(True, t, encoder, idx, i, inverse, rows, guidance),
+                    lambda t: self._coupling(False, t, encoder, idx, i, inverse, rows, guidance),
                     t)
             tokens, ld, values = self._step(tokens, layer_pre, couple, inverse, init)
             return (tokens, logdet + ld), ((tokens if path else None), (values if init else None))
@@ -193,7 +231,8 @@ class Jet(nnx.Module):
             step = jax.checkpoint(step, policy=getattr(jax.checkpoint_policies, cfg.remat_policy))
         (tokens, logdet), (steps, values) = jax.lax.scan(
             step, (tokens, logdet),
-            (encoder_states, jnp.asarray(spatial), jnp.asarray(index), pre),
+            (encoder_states, jnp.asarray(spatial), jnp.asarray(index),
+             jnp.arange(cfg.num_couplings, dtype=jnp.int32), pre),
             reverse=inverse, unroll=min(unroll or cfg.scan_unroll, cfg.num_couplings))
         if init:
             return tokens, logdet, values

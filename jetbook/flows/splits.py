@@ -8,6 +8,7 @@ decides which neighbour conditions which.
 """
 from __future__ import annotations
 
+import einops
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -101,3 +102,14 @@ def split(x, matrix, axis: int, precision=jax.lax.Precision.HIGHEST):
 def merge(x1, x2, matrix, axis: int, precision=jax.lax.Precision.HIGHEST):
     """Inverse of `split`: concatenate the halves and multiply by the transpose."""
     return _permute(jnp.concatenate([x1, x2], axis=axis), matrix.T, axis, precision)
+
+
+def cut(x):
+    """(..., K/2, P) -> (..., K, P/2): each patch of a spatial half becomes two half-patch
+    tokens, the shape a channel coupling's halves have, so one conditioner serves both."""
+    return einops.rearrange(x, "... n (s c) -> ... (n s) c", s=2)
+
+
+def uncut(x):
+    """Inverse of `cut`: (..., K, P/2) -> (..., K/2, P)."""
+    return einops.rearrange(x, "... (n s) c -> ... n (s c)", s=2)

@@ -13,9 +13,10 @@ forward = nnx.jit(lambda m, x: m(x))
 inverse = nnx.jit(lambda m, z: m.inverse(z))
 
 
-@pytest.mark.parametrize("mode", ["pairing", "masking"])
-def test_identity_at_init(mode, images_in_range):
-    model = make_jet(coupling_mode=mode, image_shape=(8, 8, 3))
+@pytest.mark.parametrize("mode,tokens", [("pairing", "half_patches"), ("pairing", "patches"),
+                                         ("masking", "half_patches")])
+def test_identity_at_init(mode, tokens, images_in_range):
+    model = make_jet(coupling_mode=mode, image_shape=(8, 8, 3), spatial_tokens=tokens)
     x = images_in_range((3, 8, 8, 3))
     z, logdet = forward(model, x)
     np.testing.assert_array_equal(z, x)
@@ -33,15 +34,17 @@ def test_64_couplings_invert_far_from_identity(images_in_range):
     np.testing.assert_allclose(logdet_inv, -logdet, rtol=1e-4, atol=1e-3)
 
 
-@pytest.mark.parametrize("channels,mode,kinds", [
-    (1, "pairing", ("channel", "checkerboard", "rows-inv")),
-    (3, "pairing", ("cols", "channel", "checkerboard-inv")),
-    (1, "masking", ("rows", "channel", "cols-inv")),
-    (3, "masking", ("checkerboard", "channel", "rows")),
+@pytest.mark.parametrize("channels,mode,kinds,tokens", [
+    (1, "pairing", ("channel", "checkerboard", "rows-inv"), "half_patches"),
+    (3, "pairing", ("cols", "channel", "checkerboard-inv"), "half_patches"),
+    (1, "pairing", ("channel", "checkerboard", "rows-inv"), "patches"),
+    (3, "pairing", ("cols", "channel", "checkerboard-inv"), "patches"),
+    (1, "masking", ("rows", "channel", "cols-inv"), "half_patches"),
+    (3, "masking", ("checkerboard", "channel", "rows"), "half_patches"),
 ])
-def test_logdet_matches_bruteforce_jacobian(channels, mode, kinds, images_in_range):
+def test_logdet_matches_bruteforce_jacobian(channels, mode, kinds, tokens, images_in_range):
     model = make_jet(rand_scale=0.3, image_shape=(4, 4, channels), num_couplings=3,
-                     kinds=kinds, coupling_mode=mode)
+                     kinds=kinds, coupling_mode=mode, spatial_tokens=tokens)
     x = images_in_range((2, 4, 4, channels))
     z, logdet = forward(model, x)
     np.testing.assert_allclose(logdet, brute_force_logdet(model, x), rtol=1e-4, atol=1e-3)
@@ -58,16 +61,44 @@ def test_split_matrices_are_frozen_permutations():
     assert len(jax.tree.leaves(nnx.state(model))) == len(trained) + 2   # one stack per family
 
 
+@pytest.mark.parametrize("tokens", ["half_patches", "patches"])
+def test_spatial_tokens_decide_the_conditioner_shapes(tokens, images_in_range):
+    """Half-patch tokens give every coupling one (K, P/2) -> (K, P) projection stack; whole
+    patches need a stack per family, (K/2, P) -> (K/2, 2P) for the spatial ones."""
+    model = make_jet(num_couplings=5, spatial_tokens=tokens)      # 8x8x1, patch 2: K=16, P=4
+    io_shapes = {name: (io.embed_in.kernel.shape, io.pos_emb.shape, io.read_out.kernel.shape)
+                 for name in ("token_io", "channel_io", "spatial_io")
+                 if (io := getattr(model, name)) is not None}
+    if tokens == "half_patches":
+        assert io_shapes == {"token_io": ((5, 2, 16), (5, 16, 16), (5, 16, 4))}
+    else:
+        assert io_shapes == {"channel_io": ((4, 2, 16), (4, 16, 16), (4, 16, 4)),
+                             "spatial_io": ((1, 4, 16), (1, 8, 16), (1, 16, 8))}
+    # the spatial coupling really conditions on its x1 half only: perturbing x1 moves the
+    # output's x2 half, perturbing x2 moves only x2 itself (pairing)
+    spatial = make_jet(rand_scale=0.3, num_couplings=1, kinds=("checkerboard",),
+                       spatial_tokens=tokens)
+    x = images_in_range((1, 8, 8, 1))
+    mask = np.asarray(jb.splits.spatial_mask("checkerboard", (4, 4)))
+    in_x1 = np.kron(mask, np.ones((2, 2)))[None, :, :, None].astype(bool)
+    z = forward(spatial, x)[0]
+    moved = lambda where: np.abs(np.asarray(forward(spatial, x + 0.1 * where)[0] - z)) > 1e-6
+    assert moved(in_x1)[~in_x1].any()                      # x1 conditions x2
+    assert not moved(~in_x1)[in_x1].any()                  # x1 passes through unchanged
+
+
 def test_default_pattern_is_four_channel_one_spatial_cycling():
     kinds = jb.JetConfig(image_shape=(8, 8, 1), num_couplings=30).coupling_kinds
     assert kinds[:5] == ("channel",) * 4 + ("checkerboard",)
     assert [k for k in kinds if k != "channel"] == list(splits.SPATIAL_KINDS)
 
 
-@pytest.mark.parametrize("mode", ["pairing", "masking"])
-def test_scan_and_loop_agree(mode, images_in_range):
-    scanned = make_jet(rand_scale=0.1, num_couplings=7, coupling_mode=mode)
-    looped = make_jet(rand_scale=0.1, num_couplings=7, coupling_mode=mode, scan=False)
+@pytest.mark.parametrize("mode,tokens", [("pairing", "half_patches"), ("pairing", "patches"),
+                                         ("masking", "half_patches")])
+def test_scan_and_loop_agree(mode, tokens, images_in_range):
+    scanned = make_jet(rand_scale=0.1, num_couplings=7, coupling_mode=mode, spatial_tokens=tokens)
+    looped = make_jet(rand_scale=0.1, num_couplings=7, coupling_mode=mode, spatial_tokens=tokens,
+                      scan=False)
     x = images_in_range((2, 8, 8, 1))
     for a, b in zip(forward(scanned, x), forward(looped, x)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
@@ -183,7 +214,7 @@ def test_compiled_init_equals_eager_construction():
     rngs_a, rngs_b = nnx.Rngs(4), nnx.Rngs(4)
     model = jb.Jet(cfg, rngs=rngs_a)
     eager = _build_layers(cfg, rngs_b)
-    compiled = (model.encoders, model.channel_io, model.spatial_io)
+    compiled = (model.encoders, model.token_io, model.channel_io, model.spatial_io)
     for a, b in zip(jax.tree.leaves(nnx.state(compiled)), jax.tree.leaves(nnx.state(eager))):
         # bitwise at XLA's default optimisation; the test run compiles at level 0 (conftest),
         # where fused and unfused code may round the last bit differently

@@ -59,5 +59,8 @@ def test_split_matrices_come_from_the_config():
     np.testing.assert_array_equal(model.spatial_splits[...], np.stack(spatial))
     assert not np.array_equal(channel[0], channel[1])       # a different permutation per coupling
     assert not np.array_equal(cfg.split_matrix(0), cfg.replace(split_seed=8).split_matrix(0))
+    # whole patches: a spatial half has K/2 tokens; half-patch tokens: K in both families
     assert cfg.conditioner_tokens(spatial=False) == 16 and cfg.conditioner_tokens(spatial=True) == 8
+    halves = cfg.replace(spatial_tokens="half_patches")
+    assert halves.conditioner_tokens(spatial=False) == 16 and halves.conditioner_tokens(spatial=True) == 16
     assert cfg.replace(coupling_mode="masking").conditioner_tokens(spatial=True) == 16
