@@ -1,5 +1,6 @@
 import gc
 import os
+import pathlib
 import tempfile
 
 # One persistent XLA compilation cache for the whole test run: every pytest worker, every
@@ -46,13 +47,19 @@ def images_in_range():
     return make
 
 
-@pytest.fixture(autouse=True, scope="module")
+
+MAPPINGS = pathlib.Path("/proc/self/maps")
+MAX_MAPPINGS = 30000     # half of Linux's default vm.max_map_count, 65530
+
+
+@pytest.fixture(autouse=True)
 def release_compiled_programs():
-    """After each test file, drop JAX's in-memory caches of compiled programs. Each live
-    XLA:CPU executable holds several memory mappings, and a worker that runs half the suite
-    would otherwise keep thousands of them, until the kernel's limit on mappings per process
-    (vm.max_map_count, 65530 by default) makes XLA crash mid-compile. The next file loads what
-    it needs back from the persistent cache above."""
+    """Drop JAX's in-memory caches of compiled programs once this process holds many memory
+    mappings. Each live XLA:CPU executable holds several, a worker that runs half the suite
+    compiles thousands (test_jet alone took one to 34,000 mappings), and at the kernel's limit
+    on mappings per process XLA crashes mid-compile (a segfault in backend_compile, near the
+    end of a full run). What a later test needs again comes back from the persistent cache."""
     yield
-    jax.clear_caches()
-    gc.collect()
+    if MAPPINGS.exists() and len(MAPPINGS.read_bytes().splitlines()) > MAX_MAPPINGS:
+        jax.clear_caches()
+        gc.collect()
