@@ -498,10 +498,10 @@ plt.show()
 # ## The paper's ablations, at laptop scale
 #
 # The Jet paper justifies its simplicity by ablation: switch each piece on or off, or vary
-# one design choice, at fixed compute, and compare bits/dim. `jetbook.ablate` has six such
-# studies, small enough to run on a CPU (the `digits` preset, or `patches` where a study
-# needs colour or a larger grid). What each varies, and the direction the paper reported,
-# in brief:
+# one design choice, at fixed compute, and compare bits/dim. `jetbook.ablate` repeats each
+# of those studies small enough to run on a CPU (the `digits` preset, or `patches` where a
+# study needs colour or a larger grid). What each varies, and the direction the paper
+# reported, in brief:
 
 # %%
 # study -> the finding of the paper it mirrors (jetbook.experiments.paper: section, table, what
@@ -514,7 +514,7 @@ FINDING = {"multiscale": "components_removed", "coupling_ratio": "coupling_ratio
 PAPER_TABLE = {"coupling_ratio": "Table 10", "pairing_masking": "Table 2a",
                "depth_tradeoff": "Table 8", "depth_pairs": "Table 8", "actnorm_invdense": "Table 2b"}
 PAPER = {name: paper.finding(key) for name, key in FINDING.items()}
-assert set(PAPER) == set(ablate.STUDIES)
+assert set(PAPER) == set(studies.PAPER_STUDIES)
 
 
 def show_paper_rows(name):
@@ -528,7 +528,7 @@ def show_paper_rows(name):
         print(f"    {str(row):22s}" + "".join(f"{'—' if v is None else v:>16}" for v in values))
 
 
-for name, study in ablate.STUDIES.items():
+for name, study in studies.PAPER_STUDIES.items():
     settings = study.settings(jb.presets[study.preset])
     varied = sorted({field for changes in settings.values() for field in changes})
     print(f"{name} (paper {PAPER[name].where}; preset {study.preset}"
@@ -733,9 +733,9 @@ if not RESULTS.exists():
           "clone the repository to see the committed ablations")
     present = {}
 else:
-    present = {name: RESULTS / name for name in ablate.STUDIES
+    present = {name: RESULTS / name for name in studies.PAPER_STUDIES
                if ablate.read_records(RESULTS / name)}
-missing = [name for name in ablate.STUDIES if name not in present]
+missing = [name for name in studies.PAPER_STUDIES if name not in present]
 print("studies with committed results:", sorted(present) or "none")
 for name in missing:
     print(f"not computed yet: {name} (jetbook ablate --study {name})")

@@ -15,6 +15,7 @@ def test_freed_small_allocations_are_returned():
     """Many small arrays (under malloc's mmap threshold, so they live on the heap) freed at once
     stay resident until trimmed."""
     process = psutil.Process()
+    release_freed_memory()    # what earlier tests freed would otherwise be reused, unmeasured
     before = process.memory_info().rss
     arrays = [np.ones(2000) for _ in range(40000)]        # ~640 MB in 16 kB heap chunks
     arrays.pop()                                           # keep the heap top busy

@@ -28,6 +28,7 @@ class Study:
     settings: Callable[[JetConfig], dict]
     check: Optional[Callable[[JetConfig], None]] = None
     matched_flops: bool = False
+    from_paper: bool = True     # False: a choice of jetbook's own, which the paper never made
 
 
 def _pattern_applies(cfg: JetConfig) -> None:
@@ -143,5 +144,7 @@ STUDIES = {study.name: study for study in (
     # Not in the paper: how a spatial coupling's conditioner sees its half (JetConfig's
     # spatial_tokens). Half-patch tokens give every coupling one scan body, so one compile.
     Study("spatial_tokens", "none (jetbook's layout choice)", "digits",
-          lambda base: {"whole patches": {}, "half patches": {"spatial_tokens": "half_patches"}}),
+          lambda base: {"whole patches": {}, "half patches": {"spatial_tokens": "half_patches"}},
+          from_paper=False),
 )}
+PAPER_STUDIES = {name: study for name, study in STUDIES.items() if study.from_paper}

@@ -140,7 +140,8 @@ def test_jet_with_all_components_inverts_and_logdet_matches_jacobian(components_
 
 def test_components_leave_the_rest_of_jet_unchanged():
     plain = make_jet()
-    assert set(nnx.state(plain)) == {"encoders", "token_io", "channel_splits", "spatial_splits"}
+    assert set(nnx.state(plain)) == {"encoders", "channel_io", "spatial_io", "channel_splits",
+                                     "spatial_splits"}
     with_both = make_jet(actnorm=True, invertible_dense=True)
     extra = nnx.state(with_both)
     assert set(extra) - set(nnx.state(plain)) == {"actnorm", "dense"}
