@@ -65,11 +65,14 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render(text: str, rows: list[dict]) -> str:
+    return records.rewrite_blocks(text, "compile-cache", lambda _: table(rows))
+
+
 def main(argv: list[str]) -> None:
     if argv[:1] == ["--markdown"]:
         path = pathlib.Path(argv[1])
-        path.write_text(records.rewrite_blocks(path.read_text(), "compile-cache",
-                                               lambda _: table(records.read_jsonl(RESULTS))))
+        path.write_text(render(path.read_text(), records.read_jsonl(RESULTS)))
         return
     measure([a for a in argv if a != "--full"], "--full" in argv)
 

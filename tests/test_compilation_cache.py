@@ -1,5 +1,7 @@
 """Compiled programs kept on disk: the second process loads what the first compiled."""
+import importlib.util
 import os
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -41,3 +43,18 @@ def test_jaxs_own_variable_wins(tmp_path):
     assert run_fresh(tmp_path, **{ENV: ""})[0] == "None"        # "" switches it off
     assert not (tmp_path / f"jetbook-xla-cache-{os.getuid()}").exists()
 
+
+
+def test_benchmarks_table_is_the_commands_output(monkeypatch):
+    """BENCHMARKS.md's compile-cache table is what `benchmarks/compile_cache.py --markdown`
+    writes from the committed rows, and every committed rerun was faster than its first run."""
+    root = pathlib.Path(__file__).resolve().parent.parent
+    monkeypatch.syspath_prepend(str(root / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("compile_cache", root / "benchmarks" / "compile_cache.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from jetbook import records
+    rows = records.read_jsonl(module.RESULTS)
+    text = (root / "BENCHMARKS.md").read_text()
+    assert rows and module.render(text, rows) == text
+    assert all(r["returncodes"] == [0, 0] and r["rerun_s"] < r["first_s"] for r in rows)
