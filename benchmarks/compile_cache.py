@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from notebook_memory import ROOT, machine, run
+from notebook_memory import ROOT, machine, run, where_and_when
 
 from jetbook import records
 
@@ -56,12 +56,8 @@ def table(rows: list[dict]) -> str:
         saved = 1 - r["rerun_s"] / r["first_s"]
         lines.append(f"| {r['notebook']} | {r['mode']} | {r['first_s']:.0f} s | {r['rerun_s']:.0f} s "
                      f"| {saved:.0%} | {r['cache_mib']:.0f} MiB |")
-    dates = sorted(r["date"] for r in rows)
-    machines = sorted({r["machine"]["platform"] for r in rows})
-    lines.append(f"\nMeasured {dates[0]} to {dates[-1]} on {', '.join(machines)}, one CPU "
-                 f"(`taskset -c 0`), by `python benchmarks/compile_cache.py`; rows in "
-                 f"`results/compile_cache.jsonl`. Each pair of runs was taken back to back on a "
-                 f"machine shared with other jobs.")
+    lines.append(where_and_when(rows, "python benchmarks/compile_cache.py", RESULTS)
+                 + " Each pair of runs was taken back to back on a machine shared with other jobs.")
     return "\n".join(lines) + "\n"
 
 

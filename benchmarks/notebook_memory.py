@@ -112,14 +112,18 @@ def table(rows: list[dict]) -> str:
         fits = "yes" if peaks and max(peaks) < BINDER_MIB else "no" if peaks else "?"
         commits = " / ".join(dict.fromkeys(records.short_commit(r["commit"]) for r in (quick, full) if r))
         lines.append(f"| {name} | {cell(quick)} | {cell(full)} | {fits} | {commits} |")
-    dates = sorted(r["date"] for r in rows)
-    machines = {r["machine"]["platform"] for r in rows}
-    lines.append(f"\nMeasured {dates[0]} to {dates[-1]} on {', '.join(sorted(machines))}, one CPU "
-                 f"(`taskset -c 0`), by `python benchmarks/notebook_memory.py [--full]`; rows in "
-                 f"`results/notebook_memory.jsonl`. \"code\" is the commit that ran (-dirty: with "
-                 f"uncommitted changes, committed next). The times are those of a machine shared with "
-                 f"other jobs, not benchmarks.")
+    lines.append(where_and_when(rows, "python benchmarks/notebook_memory.py [--full]", RESULTS)
+                 + " \"code\" is the commit that ran (-dirty: with uncommitted changes, committed "
+                 "next). The times are those of a machine shared with other jobs, not benchmarks.")
     return "\n".join(lines) + "\n"
+
+
+def where_and_when(rows: list[dict], command: str, results: pathlib.Path) -> str:
+    """The sentence under a table of notebook runs: dates, machines, the command, the rows."""
+    dates = sorted(r["date"] for r in rows)
+    machines = sorted({r["machine"]["platform"] for r in rows})
+    return (f"\nMeasured {dates[0]} to {dates[-1]} on {', '.join(machines)}, one CPU "
+            f"(`taskset -c 0`), by `{command}`; rows in `{results.relative_to(ROOT)}`.")
 
 
 def render(text: str, rows: list[dict]) -> str:
