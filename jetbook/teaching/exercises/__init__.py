@@ -1,20 +1,23 @@
-"""Automatic checks for the notebooks' exercises: `jb.exercises.check_<name>(answer)`.
+"""The course's exercises: `jb.exercises.check_<name>(answer)` in a notebook runs an exercise's
+public tests; `jetbook course` grades with its hidden tests too (see `_exercise`).
 
-Each check raises `ExerciseError` with a hint when the answer is wrong and prints a short
-confirmation when it is right. A check of a number takes the number; a check of code takes the
-student's function and runs it beside the library's on random cases (`expect_same_function`).
-One module per notebook topic; all checks are re-exported here.
+One module per notebook topic defines its exercises with `@exercise`; every module here is
+imported, and each exercise is reachable as `check_<name>`. `EXERCISES` lists them in
+notebook order.
 """
-from jetbook.teaching.exercises._check import ExerciseError, expect_close, expect_same_function
-from jetbook.teaching.exercises.welcome import check_latent_dims
-from jetbook.teaching.exercises.change_of_variables import check_lognormal_density, check_pushforward_log_prob
-from jetbook.teaching.exercises.one_coupling import check_coupling_inverse, check_coupling_logdet
-from jetbook.teaching.exercises.flows_2d import check_flow_log_prob, check_identity_flow_log_prob
-from jetbook.teaching.exercises.patches_splits import check_spatial_mask, check_spatial_split_matrix
-from jetbook.teaching.exercises.jet_model import check_bits_per_dim, check_block_params, check_uniform_bpd
-from jetbook.teaching.exercises.training import (check_bits_per_image, check_recipe_optimizer,
-                                                 check_steps_for_epochs)
-from jetbook.teaching.exercises.what_jet_removed import check_actnorm_logdet
-from jetbook.teaching.exercises.tarflow import check_shift_params
-from jetbook.teaching.exercises.jet_at_scale import check_fsdp_spec
-from jetbook.teaching.exercises.transfer import check_overfitting_gap
+import importlib
+import pkgutil
+
+from jetbook.teaching.exercises._check import ExerciseError, expect_close
+from jetbook.teaching.exercises._exercise import EXERCISES, Exercise, Unanswered, out_of_reach
+
+for _module in pkgutil.iter_modules(__path__):
+    if not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")
+_order = {key: i for i, key in enumerate(EXERCISES)}
+_sorted = sorted(EXERCISES.values(), key=lambda ex: (ex.notebook, _order[ex.key]))
+EXERCISES.clear()
+EXERCISES.update((ex.key, ex) for ex in _sorted)
+globals().update({f"check_{key}": ex for key, ex in EXERCISES.items()})
+__all__ = ["EXERCISES", "Exercise", "ExerciseError", "Unanswered", "expect_close", "out_of_reach",
+           *(f"check_{key}" for key in EXERCISES)]

@@ -24,9 +24,8 @@ def _compare(name: str, answer, expected, hint: str, atol: float, rtol: float) -
 
 
 def expect_close(name: str, answer, expected, hint: str, *, atol=1e-4, rtol=1e-4) -> None:
-    """Raise ExerciseError(hint) unless `answer` matches `expected`; print a confirmation."""
+    """Raise ExerciseError(hint) unless `answer` matches `expected`."""
     _compare(name, answer, expected, hint, atol, rtol)
-    print(f"✓ {name}: correct")
 
 
 def _as_outputs(value, n_expected: int, name: str) -> tuple:
