@@ -1,9 +1,11 @@
 """Checks for notebook 07 (Jet at scale)."""
+import math
+
 import numpy as np
 from jax.sharding import PartitionSpec
 
 from jetbook.training import sharding
-from jetbook.teaching.exercises._check import ExerciseError, expect_same_function
+from jetbook.teaching.exercises._check import ExerciseError, expect_close, expect_same_function
 
 _SIDES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 48, 64, 256, 768)
 
@@ -30,3 +32,23 @@ def check_fsdp_spec(fsdp_spec, cases: int = 40, seed: int = 0) -> None:
         "Among the dimensions that fsdp_size divides, take the largest (the first one on a tie) "
         "and put 'fsdp' at its position, None before it; with no such dimension, or "
         "fsdp_size 1, return PartitionSpec() (replicated).", atol=0, rtol=0)
+
+
+def check_steps_for_epochs(answer, epochs: float, num_examples: int, batch_size: int) -> None:
+    """Optimizer steps for `epochs` passes over `num_examples` images at a global `batch_size`."""
+    if answer is None:
+        raise ExerciseError("steps for epochs: replace None with a number of steps.")
+    expected = epochs * num_examples / batch_size
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        value = None
+    if value is not None and batch_size > 1 and math.isclose(value, epochs * num_examples, rel_tol=1e-3):
+        hint = f"That counts images, not steps: each step consumes a batch of {batch_size}."
+    elif value is not None and math.isclose(value, num_examples / batch_size, rel_tol=1e-3):
+        hint = f"That is one epoch; the run makes {epochs:g} of them."
+    else:
+        hint = ("One epoch is one pass over the data set, num_examples / batch_size steps; "
+                "multiply by the number of epochs.")
+    # rounding up or down to whole steps is fine
+    expect_close("steps for epochs", answer, expected, hint, atol=1.0, rtol=0)

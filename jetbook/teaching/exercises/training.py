@@ -30,26 +30,6 @@ def check_bits_per_image(answer, bpd: float, image_shape) -> None:
     expect_close("bits per image", answer, expected, hint, atol=0.05, rtol=1e-3)
 
 
-def check_steps_for_epochs(answer, epochs: float, num_examples: int, batch_size: int) -> None:
-    """Optimizer steps for `epochs` passes over `num_examples` images at a global `batch_size`."""
-    if answer is None:
-        raise ExerciseError("steps for epochs: replace None with a number of steps.")
-    expected = epochs * num_examples / batch_size
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        value = None
-    if value is not None and batch_size > 1 and math.isclose(value, epochs * num_examples, rel_tol=1e-3):
-        hint = f"That counts images, not steps: each step consumes a batch of {batch_size}."
-    elif value is not None and math.isclose(value, num_examples / batch_size, rel_tol=1e-3):
-        hint = f"That is one epoch; the run makes {epochs:g} of them."
-    else:
-        hint = ("One epoch is one pass over the data set, num_examples / batch_size steps; "
-                "multiply by the number of epochs.")
-    # rounding up or down to whole steps is fine
-    expect_close("steps for epochs", answer, expected, hint, atol=1.0, rtol=0)
-
-
 def _optimizer_cases():
     """Short training configs (warmup and decay both inside 8 steps), random parameters and
     gradients whose size changes from step to step, so that b2, the schedule, clipping and
