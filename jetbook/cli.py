@@ -14,7 +14,9 @@ declared once, in `build_parser`, here, the only module that parses arguments.
     jetbook compare --steps 200 --out benchmarks/jet_vs_tarflow_digits.json
     jetbook transfer --seeds 3                      # pretrain, fine-tune vs from scratch
     jetbook ship export RUN_DIR --name digits       # maintainers: the shipped models
-    jetbook course release OUT                      # instructors: student copies
+    jetbook course list                             # instructors: the graded exercises (JSON)
+    jetbook course release OUT                      # student copies and otter autograders
+    jetbook course grade NOTEBOOK --autograder OUT/autograder   # one submission's score (JSON)
 """
 from __future__ import annotations
 
@@ -209,12 +211,20 @@ def cmd_ship(args) -> dict:
     return {}
 
 
-def cmd_course(args) -> dict:
-    from jetbook.teaching import student
-    written = student.write_student_copies(args.notebooks, pathlib.Path(args.out) / "student")
-    for path in written:
-        print(path)
-    return {"student": [str(p) for p in written]}
+def cmd_course(args):
+    from jetbook.teaching import course
+    if args.action == "list":
+        records = course.list_exercises(args.notebooks)
+        print(json.dumps(records, indent=1))
+        return records
+    if args.action == "release":
+        return _print_json(course.release(args.out, args.notebooks))
+    if args.action == "grade":
+        return _print_json(course.grade(args.notebook, args.autograder))
+    path = pathlib.Path(args.markdown)
+    path.write_text(course.render_guide(path.read_text(), args.notebooks))
+    print(f"rewrote the generated blocks of {args.markdown}")
+    return {}
 
 
 # ------------------------------------------------------------------------------ the parser
@@ -334,12 +344,24 @@ def build_parser() -> argparse.ArgumentParser:
     tab.add_argument("--markdown", metavar="FILE",
                      help="instead: rewrite the marked shipped-table block of FILE")
 
-    cu = command("course", "instructors: the course's notebooks for learners")
+    cu = command("course", "instructors: the course's exercises, student copies and grading")
     course = cu.add_subparsers(dest="action", required=True)
-    rel = course.add_parser("release", help="write OUT/student/*.ipynb: every notebook without "
-                            "its solution cells")
+    notebooks = dict(default="notebooks", help="folder of the course's .ipynb (default notebooks)")
+    course.add_parser("list", help="print the exercises as JSON: notebook, name, points, "
+                      "solution_lines, ...").add_argument("--notebooks", **notebooks)
+    rel = course.add_parser("release", help="write OUT/student/*.ipynb (no solutions, no hidden "
+                            "tests) and OUT/autograder/NAME.zip (otter-grader)")
     rel.add_argument("out", metavar="OUT")
-    rel.add_argument("--notebooks", default="notebooks", help="folder of the course's .ipynb")
+    rel.add_argument("--notebooks", **notebooks)
+    gr = course.add_parser("grade", help="grade one notebook with otter-grader; prints JSON "
+                           "with score, max and each exercise's score")
+    gr.add_argument("notebook", metavar="NOTEBOOK")
+    gr.add_argument("--autograder", help="OUT/autograder of a release, or one of its zips "
+                    "(default: built from this jetbook)")
+    gu = course.add_parser("guide", help="rewrite the generated exercise and time tables of "
+                           "the instructor's guide")
+    gu.add_argument("--markdown", default="INSTRUCTORS.md", metavar="FILE")
+    gu.add_argument("--notebooks", **notebooks)
     return parser
 
 
@@ -363,7 +385,7 @@ def main(argv=None) -> int:
     args = parse(argv)
     try:
         globals()[f"cmd_{args.command}"](args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, ImportError) as err:
         build_parser().exit(2, f"jetbook {args.command}: error: {err}\n")
     return 0
 

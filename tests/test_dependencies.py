@@ -29,10 +29,11 @@ OPTIONAL = {
     "tensorflow_datasets": "tfds",
     "array_record": "tfds",
     "pillow_jxl": "codecs",
+    "otter": "course",
 }
 # import name -> distribution, for modules whose distribution is not installed here (an opt-in
 # extra) or is named differently from the module
-DISTRIBUTIONS = {"pillow_jxl": "pillow-jxl-plugin", "PIL": "pillow", "sklearn": "scikit-learn",
+DISTRIBUTIONS = {"pillow_jxl": "pillow-jxl-plugin", "otter": "otter-grader", "PIL": "pillow", "sklearn": "scikit-learn",
                  "skimage": "scikit-image", "tensorflow": "tensorflow-cpu"}
 
 

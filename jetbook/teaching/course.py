@@ -204,4 +204,42 @@ def grade(notebook, autograder=None) -> dict:
                         "max": float(results.get_result(name).possible)}
                  for name in results.test_files}
     return {"notebook": str(path), "score": float(results.total), "max": float(results.possible),
-            "exercises": exercises}
+            "exercises": exercises, "errors": error_cells(results.notebook)}
+
+
+def error_cells(executed: "nbformat.NotebookNode") -> list[str]:
+    """'cell N: ErrorName' for every code cell of an executed notebook that raised."""
+    return [f"cell {i}: {out.get('ename')}" for i, cell in enumerate(executed.cells)
+            if cell.cell_type == "code" for out in cell.get("outputs", [])
+            if out.get("output_type") == "error"]
+
+
+def render_guide(text: str, notebooks=NOTEBOOKS) -> str:
+    """The instructor's guide with its generated blocks rewritten: the exercise table and the
+    learner-time estimates, both computed from the notebooks and the exercises."""
+    from jetbook.records import rewrite_blocks
+    folder = _notebook_dir(notebooks)
+    exercises = list_exercises(folder)
+
+    def exercise_table(_):
+        rows = ["| notebook | exercise | kind | points (public + hidden) | the learner writes | "
+                "solution lines |", "|---|---|---|---|---|---|"]
+        rows += [f"| {e['notebook']} | `{e['name']}` | {e['kind']} | {e['points']} "
+                 f"({e['public_points']} + {e['hidden_points']}) | {e['asks'].replace('|', '&#124;')} | "
+                 f"{e['solution_lines']} |" for e in exercises]
+        rows.append(f"| **all** | {len(exercises)} exercises | | "
+                    f"**{sum(e['points'] for e in exercises)}** | | |")
+        return "\n".join(rows)
+
+    def time_table(_):
+        rows = ["| notebook | words | code cells | reading and running (min) | exercises (min) | "
+                "total (min) |", "|---|---|---|---|---|---|"]
+        for path in sorted(folder.glob("*.ipynb")):
+            own = [e for e in exercises if e["notebook"] == path.stem]
+            t = estimated_minutes(nbformat.read(path, as_version=4), own)
+            rows.append(f"| {path.stem} | {t['words']} | {t['code_cells']} | "
+                        f"{t['reading_minutes']} | {t['exercise_minutes']} | {t['minutes']} |")
+        return "\n".join(rows)
+
+    text = rewrite_blocks(text, "course-exercises", exercise_table)
+    return rewrite_blocks(text, "course-times", time_table)

@@ -1,10 +1,17 @@
-"""Student copies of the notebooks: the same notebook with every `solution`-tagged cell removed
-(`jetbook course release OUT` writes them to OUT/student/)."""
+"""Student copies of the notebooks: the same notebook with every `solution`-tagged cell removed.
+They are committed in notebooks/student/ (the badges learners follow open them; a test keeps
+them in sync) and written by `jetbook course release OUT` to OUT/student/.
+
+    python -m jetbook.teaching.student        # rewrite notebooks/student/ from notebooks/
+"""
 from __future__ import annotations
 
 import pathlib
+import sys
 
 import nbformat
+
+STUDENT_FOLDER = "student"        # notebooks/student/: the committed student copies
 
 
 def strip_solutions(notebook: "nbformat.NotebookNode") -> "nbformat.NotebookNode":
@@ -23,3 +30,9 @@ def write_student_copies(src, dst) -> list[pathlib.Path]:
         nbformat.write(strip_solutions(nbformat.read(path, as_version=4)), dst / path.name)
         written.append(dst / path.name)
     return written
+
+
+if __name__ == "__main__":
+    folder = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "notebooks")
+    for path in write_student_copies(folder, folder / STUDENT_FOLDER):
+        print(path)

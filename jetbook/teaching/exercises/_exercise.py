@@ -152,6 +152,7 @@ def out_of_reach(names: Sequence[str], answer=None, namespace: dict | None = Non
     module, in every jetbook module that imported it, on `jb`, and in `namespace` (the
     notebook's globals). An answer that *is* one of them is rejected at once."""
     patches = []        # (container, attribute, old value); a dict container is patched by key
+    stubs = {}          # id(stub) -> the library object it stands for
 
     def put(container, attribute, value):
         if isinstance(container, dict):
@@ -168,6 +169,7 @@ def out_of_reach(names: Sequence[str], answer=None, namespace: dict | None = Non
                 raise ExerciseError(f"this answer is the library's own {name}: the exercise asks "
                                     "you to write it yourself.")
             stub = _stub(name)
+            stubs[id(stub)] = target
             put(owner, attribute, stub)
             for module_name, module in list(sys.modules.items()):
                 if module is None or not module_name.startswith("jetbook") or module is owner:
@@ -186,6 +188,12 @@ def out_of_reach(names: Sequence[str], answer=None, namespace: dict | None = Non
                 container[attribute] = old
             else:
                 setattr(container, attribute, old)
+        # a lazy name first reached inside (jb.bits_per_dim) cached a stub: put the object back
+        for module_name, module in list(sys.modules.items()):
+            if module is not None and module_name.startswith("jetbook"):
+                for key, value in list(vars(module).items()):
+                    if id(value) in stubs and getattr(value, "__name__", "") == "out_of_reach_stub":
+                        setattr(module, key, stubs[id(value)])
 
 
 def _stub(name: str):
