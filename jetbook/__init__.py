@@ -61,7 +61,8 @@ _MODULES = {
     **{name: f"experiments.{name}" for name in ("bench", "plan", "compare", "ablate", "studies",
                                                 "baselines", "export", "paper", "transfer")},
     **{name: f"teaching.{name}" for name in ("toys", "plots", "widgets", "exercises",
-                                             "brute_force", "runtime", "student", "setup_cell")},
+                                             "brute_force", "runtime", "student", "setup_cell",
+                                             "course")},
     "checks": "teaching.brute_force",
 }
 

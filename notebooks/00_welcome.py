@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 00 · Welcome to jetbook
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/00_welcome.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/00_welcome.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/student/00_welcome.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/student/00_welcome.ipynb)
 #
 # The course builds **Jet**, the normalizing flow of Kolesnikov, Susano Pinto and Tschannen,
 # [*Jet: A Modern Transformer-Based Normalizing Flow*](https://arxiv.org/abs/2412.15129)
@@ -109,6 +109,7 @@ assert jnp.allclose(z, x) and jnp.allclose(logdet, 0.0, atol=1e-5)   # identity 
 # | 07 Jet at scale | TPUs/GPUs, sharding, TFDS, checkpoints, the paper's configurations |
 # | 08 what Jet removed | ActNorm, invertible dense, CNN conditioner, variational dequantization; the ablations |
 # | 09 TarFlow | an autoregressive flow with a causal Transformer, beside Jet |
+# | 10 transfer | pretrain on many images, fine-tune on a few: the paper's transfer, overfitting |
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(6, 3))

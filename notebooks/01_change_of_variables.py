@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 01 · The change-of-variables formula
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/01_change_of_variables.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/01_change_of_variables.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/student/01_change_of_variables.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/student/01_change_of_variables.ipynb)
 #
 # Jet, the flow this course builds, is trained on exactly this formula (the
 # [Jet paper](https://arxiv.org/abs/2412.15129), §2.2).
@@ -277,8 +277,9 @@ assert jnp.allclose(summed, whole, atol=1e-4)
 
 # %% [markdown]
 # ## Exercises
-# **Warm-up.** Let $x \sim \mathcal N(0, 1)$ and $y = e^x$ (the log-normal distribution). Use the formula to
-# compute the **density** $p_y(2)$ as a number. Replace `None` and run the check.
+# **Warm-up (1 point).** Let $x \sim \mathcal N(0, 1)$ and $y = e^x$ (the log-normal
+# distribution). Use the formula to compute the **density** $p_y(2)$ (not its log) as a number,
+# to three significant digits or better. Replace `None` and run the check.
 
 # %%
 p_at_2 = None  # your answer
@@ -291,11 +292,18 @@ p_at_2 = float(jnp.exp(toys.normal_log_prob(x_at_2)) / 2.0)   # times |d log y /
 jb.exercises.check_lognormal_density(p_at_2)
 
 # %% [markdown]
-# **Write the formula as code.** Complete `pushed_log_density(f, y)`: the log-density of
-# $y = f(x)$ with $x \sim \mathcal N(0, 1)$, for any 1-D bijection `f` of the kind used above
-# (it has `f.inverse(y)` and `f.log_abs_derivative(x)` $= \log|f'(x)|$; `toys.normal_log_prob`
-# is the standard normal's log-density). The check runs your function beside the library's on
-# random affine and sinh maps, some of them decreasing, and shows a hint if they disagree.
+# **Write the formula as code (3 points).** Complete `pushed_log_density(f, y)`: the
+# log-density $\log p_y(y)$ of $y = f(x)$ with $x \sim \mathcal N(0, 1)$, elementwise over the
+# array `y` (the result has `y`'s shape), for any 1-D bijection `f` of the kind used above: it
+# has `f.inverse(y)` and `f.log_abs_derivative(x)` $= \log|f'(x)|$, and `toys.normal_log_prob`
+# is the standard normal's log-density. Write it yourself: `toys.pushforward_log_prob` is out of
+# reach while the check runs.
+#
+# The check does not compare with a library function; it tests what a pushed-forward density
+# must satisfy. For $f = \exp$ your function must give the log-normal's log-density in closed
+# form; for the sinh map of this notebook, $e^{\log p_y}$ must integrate to one over $y$ and
+# match a histogram of pushed samples. Grading adds other points, affine maps (whose result is
+# a normal $\mathcal N(c, a^2)$), decreasing maps, and random sinh maps.
 
 # %%
 def pushed_log_density(f, y):

@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 02 · One affine coupling
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/02_one_coupling.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/02_one_coupling.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/student/02_one_coupling.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/student/02_one_coupling.ipynb)
 #
 # This is the layer Jet stacks (the [Jet paper](https://arxiv.org/abs/2412.15129), §2.1), with
 # its closed-form inverse (§2.3).
@@ -32,7 +32,9 @@
 #   log-scales;
 # - why Jet writes the scale as $\mathrm{sigmoid}(s)\cdot m$ with $m = 2$, and how a zero final
 #   layer makes a coupling start as the identity;
-# - that `jetbook.flows.coupling` computes exactly what you wrote by hand.
+# - that `jetbook.flows.coupling` computes exactly what you wrote by hand;
+# - how to write the coupling yourself as a Flax NNX module, with its inverse and
+#   log-determinant, and how to test such a layer without knowing the right numbers.
 
 # %%
 # Setup, the same in every notebook (Colab, Kaggle, Binder, local): installs jetbook if it is
@@ -54,6 +56,7 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
+from flax import nnx
 
 import jetbook as jb
 from jetbook.experiments import paper      # the Jet paper's numbers, each with its section
@@ -300,25 +303,74 @@ my_logdet = float(jnp.log(jax.nn.sigmoid(jnp.array([0.0, 2.0, -1.0])) * 2.0).sum
 jb.exercises.check_coupling_logdet(my_logdet)
 
 # %% [markdown]
-# **Write the inverse step.** Complete `inverse_step(y2, bias, scale_logit)`: given the
-# transformed half $y_2$ and the conditioner's outputs (computed from $y_1 = x_1$), return $x_2$
-# and $\log|\det \partial x_2/\partial y_2|$, one number per example (sum over every axis but
-# the first), with $m = 2$. The check compares it with `jb.coupling.affine_inverse` on random
-# arrays of several shapes.
+# ### Write the coupling as a layer
+#
+# Above, the coupling was two functions and a dict of weights passed around by hand. Jet keeps
+# the weights with the code, in Flax NNX modules: a Python class whose `__init__` creates its
+# layers (each `nnx.Linear` holds its kernel and bias as `nnx.Param`s, drawn from `rngs`), and
+# whose methods use them. Training then finds the weights by looking for every `nnx.Param`.
+#
+# Complete `AffineCoupling`, for inputs $x$ of shape (B, `dim`) with `dim` even:
+# - `__init__(self, dim, hidden, *, rngs)`: the conditioner, which reads $x_1$ (the first
+#   `dim // 2` features) and outputs `dim` numbers, the bias $b$ (first half) then the scale logits
+#   $s$ (second half): `nnx.Linear(dim // 2, hidden, rngs=rngs)`, then `jax.nn.gelu`, then
+#   `nnx.Linear(hidden, dim, ...)` whose kernel and bias start at zero
+#   (`kernel_init=nnx.initializers.zeros, bias_init=nnx.initializers.zeros`), so that the layer
+#   starts as the identity (§2.4);
+# - `__call__(self, x)` returns `(y, logdet)`: $y_1 = x_1$, $y_2 = (x_2 + b)\cdot\mathrm{sigmoid}(s)\cdot 2$
+#   (§2.1), and `logdet` $= \log|\det \partial y/\partial x|$, shape (B,);
+# - `inverse(self, y)` returns `(x, logdet_inv)`, with `logdet_inv` $= \log|\det \partial x/\partial y|$,
+#   shape (B,) (§2.3).
+#
+# Use `jnp` and `nnx` (the check runs your layer under `jax.jit` and `jax.jacfwd`); `jb.coupling`
+# is out of reach while the check runs. The check cannot know the right numbers for your weights,
+# so it tests what any coupling must do: it builds your layer, checks that it is the identity,
+# then adds random noise to every `nnx.Param` and checks that $y_1 = x_1$, that $b$ and $s$ read
+# $x_1$ only (the Jacobian's blocks, as in the figure above), that `logdet` equals `slogdet` of
+# the full Jacobian on two points, and that `inverse` undoes `__call__`. Grading adds other sizes,
+# batches of one, and the inverse's log-determinant.
 
 # %%
-def inverse_step(y2, bias, scale_logit):
-    """-> (x2, logdet_inv (B,)) undoing y2 = (x2 + bias) * sigmoid(scale_logit) * 2."""
-    raise NotImplementedError  # your code
+class AffineCoupling(nnx.Module):
+    """x (B, dim) -> (y (B, dim), logdet (B,)); y1 = x1, y2 = (x2 + b(x1)) * sigmoid(s(x1)) * 2."""
+
+    def __init__(self, dim, hidden, *, rngs):
+        raise NotImplementedError  # your code
+
+    def __call__(self, x):
+        raise NotImplementedError  # your code
+
+    def inverse(self, y):
+        raise NotImplementedError  # your code
 
 # %% tags=["solution"]
-def inverse_step(y2, bias, scale_logit):
-    scale = jax.nn.sigmoid(scale_logit) * 2.0
-    log_scale = jnp.log(scale).reshape(len(scale), -1).sum(-1)
-    return y2 / scale - bias, -log_scale
+class AffineCoupling(nnx.Module):
+    """x (B, dim) -> (y (B, dim), logdet (B,)); y1 = x1, y2 = (x2 + b(x1)) * sigmoid(s(x1)) * 2."""
+
+    def __init__(self, dim, hidden, *, rngs):
+        self.half = dim // 2
+        self.first = nnx.Linear(self.half, hidden, rngs=rngs)
+        self.last = nnx.Linear(hidden, dim, kernel_init=nnx.initializers.zeros,
+                               bias_init=nnx.initializers.zeros, rngs=rngs)   # identity at init
+
+    def bias_and_scale(self, x1):
+        bias, logit = jnp.split(self.last(jax.nn.gelu(self.first(x1))), 2, axis=-1)
+        return bias, jax.nn.sigmoid(logit) * 2.0
+
+    def __call__(self, x):
+        x1, x2 = x[:, :self.half], x[:, self.half:]
+        bias, scale = self.bias_and_scale(x1)
+        y2 = (x2 + bias) * scale
+        return jnp.concatenate([x1, y2], axis=-1), jnp.log(scale).sum(-1)
+
+    def inverse(self, y):
+        y1, y2 = y[:, :self.half], y[:, self.half:]
+        bias, scale = self.bias_and_scale(y1)          # y1 = x1: the same b and s as forward
+        x2 = y2 / scale - bias                          # undo in reverse order
+        return jnp.concatenate([y1, x2], axis=-1), -jnp.log(scale).sum(-1)
 
 # %%
-jb.exercises.check_coupling_inverse(inverse_step)
+jb.exercises.check_coupling_layer(AffineCoupling)
 
 # %% [markdown]
 # ## Recap
@@ -328,4 +380,6 @@ jb.exercises.check_coupling_inverse(inverse_step)
 # - $\mathrm{sigmoid}(s)\cdot 2$ keeps every scale in $(0, 2)$ and equals one at $s = 0$, so a
 #   zero last layer makes the coupling the identity.
 # - `jetbook.flows.coupling` computes the same numbers; Jet is this layer, repeated, with a ViT inside.
+# - A layer is tested by its properties (identity at init, exact inverse, log-det against the
+#   full Jacobian) after moving its weights at random, not by comparing numbers.
 # - Next: **03 flows in 2-D**, stacking couplings and training them on toy data.

@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 03 · Flows in 2-D
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/03_flows_in_2d.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/03_flows_in_2d.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/student/03_flows_in_2d.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/student/03_flows_in_2d.ipynb)
 #
 # Many couplings in a row, as Jet stacks them (the
 # [Jet paper](https://arxiv.org/abs/2412.15129), §2.1), on data you can see.
@@ -25,7 +25,8 @@
 # about 30 s in quick mode.
 #
 # **You will learn**
-# - how to stack affine couplings into a flow, alternating which coordinate stays fixed;
+# - how to stack affine couplings into a flow, alternating which coordinate stays fixed, and
+#   how to compute its log-likelihood coupling by coupling;
 # - that training a flow is plain maximum likelihood: minimise $-\log p(x)$ on data samples;
 # - how to read a trained flow three ways: its density, its samples, and how it bends space
 #   layer by layer;
@@ -261,24 +262,48 @@ stepper
 # %% [markdown]
 # ## Exercise: the log-likelihood of a stacked flow
 #
-# Training and the density plots above rest on `flow.log_prob`. Write it yourself: complete
-# `stacked_log_prob(flow, x)`, which returns $\log p(x)$ (natural log, one number per point) for a
-# `ToyFlow` and points `x` of shape (B, 2), using only `flow(x)` (which returns $z$ and the summed
-# $\log|\det \partial z/\partial x|$) and `toys.normal_log_prob`. The check runs it on random
-# flows that are far from the identity.
+# Training and the density plots above rest on `flow.log_prob`, which hides the stack inside
+# `flow(x)`. Write it out yourself: complete `stacked_log_prob(flow, x)`, which returns
+# $\log p(x)$ (natural log, one number per point, shape (B,)) for a `ToyFlow` and points `x` of
+# shape (B, 2), by running the couplings one after the other:
+# - `flow.conditioners` lists the $K$ conditioners in order, and `flow.scale_max` is $m$;
+# - coupling $k$ keeps coordinate $k \bmod 2$ as $x_1$ (shape (B, 1)) and transforms the other,
+#   $x_2$: `conditioner(x1)` has shape (B, 2), its two columns are the bias $b$ and the scale
+#   logit $s$, and $x_2 \leftarrow (x_2 + b)\cdot\mathrm{sigmoid}(s)\cdot m$, as in notebook 02;
+# - the flow's log-determinant is the sum over all couplings of $\log(\mathrm{sigmoid}(s)\cdot m)$
+#   (the paper's objective, §2.2), and $\log p(x) = \log\mathcal N(z; 0, I) + \log|\det|$, where
+#   `toys.normal_log_prob(z)` gives $\log\mathcal N$ of each coordinate, shape (B, 2).
+#
+# Use `jnp` (the check runs your function under `jax.jit`). `flow(x)`, `flow.log_prob` and
+# `jb.coupling` are out of reach while the check runs. The check
+# tests properties, not the library's numbers: an untrained flow gives the standard normal's
+# log-density, and on a flow moved away from the identity your answer must equal
+# $\log\mathcal N(g(x)) + \log|\det \partial g/\partial x|$ with the determinant of the full
+# Jacobian (brute force). Grading adds other depths (an odd number of couplings too), another
+# $m$, points sampled through `flow.inverse`, and that $\exp \log p$ integrates to one over the
+# plane.
 
 # %%
 def stacked_log_prob(flow, x):
-    """(B,) log p(x) under a flow with a standard normal base."""
+    """(B,) log p(x) under a flow with a standard normal base, coupling by coupling."""
     raise NotImplementedError  # your code
 
 # %% tags=["solution"]
 def stacked_log_prob(flow, x):
-    z, logdet = flow(x)
-    return toys.normal_log_prob(z).sum(-1) + logdet
+    """(B,) log p(x) under a flow with a standard normal base, coupling by coupling."""
+    logdet = jnp.zeros(x.shape[0])
+    for k, conditioner in enumerate(flow.conditioners):
+        keep = k % 2                                             # the coordinate coupling k keeps
+        x1, x2 = x[:, keep:keep + 1], x[:, 1 - keep:2 - keep]    # (B, 1) each
+        bias, logit = jnp.split(conditioner(x1), 2, axis=-1)
+        scale = jax.nn.sigmoid(logit) * flow.scale_max
+        x2 = (x2 + bias) * scale
+        x = jnp.concatenate([x1, x2] if keep == 0 else [x2, x1], axis=-1)
+        logdet = logdet + jnp.log(scale).sum(-1)
+    return -0.5 * jnp.sum(x ** 2 + jnp.log(2 * jnp.pi), axis=-1) + logdet   # log N(z) + log|det|
 
 # %%
-jb.exercises.check_flow_log_prob(stacked_log_prob)
+jb.exercises.check_stacked_log_prob(stacked_log_prob)
 
 # %% [markdown]
 # ## Recap

@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 04 · Images as patches, and the ways to split them
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/04_patches_and_splits.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/04_patches_and_splits.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/student/04_patches_and_splits.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/student/04_patches_and_splits.ipynb)
 #
 # How Jet turns images into tokens and splits them (the
 # [Jet paper](https://arxiv.org/abs/2412.15129), §2.1 and §2.5).
@@ -308,7 +308,8 @@ for ratio, (masked, paired) in t2a.rows.items():
 assert all(paired <= masked for masked, paired in t2a.rows.values())
 gaps = [masked - paired for masked, paired in t2a.rows.values()]
 assert max(gaps) == gaps[0]                           # largest with spatial couplings only
-#
+
+# %% [markdown]
 # ## Splitting is a product with a 0/1 matrix
 #
 # Picking half of the numbers could be written with indexing, but on accelerators a gather can
@@ -488,26 +489,44 @@ assert bits["bfloat16"] < bits["TF32"] < bits["float32"]
 # %% [markdown]
 # ## Exercises
 #
-# **Warm-up.** Write the $x_1$ mask of the `rows-inv` split on an 8×8 patch grid, as an (8, 8) boolean array,
-# without calling `splits.spatial_mask`. (Hint: `np.indices` gives the row and column of every
-# patch.) Replace `None` and run the check.
+# **The masks.** Complete `my_spatial_mask(kind, grid)` for the six spatial kinds: it returns a
+# boolean array of shape `grid` (rows, columns of the patch grid), True where the patch belongs
+# to $x_1$. `checkerboard` puts a patch in $x_1$ when its row plus its column is even, `rows`
+# when its row is even, `cols` when its column is even, and each `-inv` kind is the complement
+# of its base kind. `np.indices(grid)` gives the row and the column of every patch. The check
+# tests what each kind means, with `splits.spatial_mask` out of reach: the top-left patch is
+# in $x_1$ for the base kinds, which neighbours share a half (the patch to the right, the patch
+# below), and each `-inv` mask is the complement of its base. It tries all six kinds on a 4×6
+# grid; grading adds other grids, odd sizes among them.
 
 # %%
-answer = None  # an (8, 8) boolean array: True where the patch belongs to x1
+def my_spatial_mask(kind, grid):
+    """(rows, columns) bool: True where a patch of the grid belongs to x1 for this spatial kind."""
+    raise NotImplementedError  # your code
 
 # %% tags=["solution"]
-rows_idx, cols_idx = np.indices((8, 8))
-answer = rows_idx % 2 == 1
+def my_spatial_mask(kind, grid):
+    rows, cols = np.indices(grid)
+    rules = {"checkerboard": (rows + cols) % 2 == 0, "rows": rows % 2 == 0, "cols": cols % 2 == 0}
+    mask = rules[kind.removesuffix("-inv")]
+    if kind.endswith("-inv"):
+        mask = ~mask
+    return mask
 
 # %%
-jb.exercises.check_spatial_mask(answer, "rows-inv", (8, 8))
+jb.exercises.check_spatial_mask(my_spatial_mask)
 
 # %% [markdown]
 # **The split matrix and the pairing order.** Complete `my_split_matrix(kind, grid)`: the
-# $(K, K)$ 0/1 matrix of a spatial split kind on a patch grid, as `splits.spatial_split_matrix`
-# builds it. Its output slots list the $x_1$ patches first and then the $x_2$ patches, each half
-# in row-major order, which is what pairs the $i$-th $x_1$ token with the $i$-th $x_2$ token.
-# You may use `splits.spatial_mask` for the halves. The check tries several kinds and grids.
+# $(K, K)$ 0/1 matrix $W$ of a spatial split kind on a patch grid of $K$ tokens, with
+# `W[i, j] = 1` when output slot `j` takes input token `i`. Its output slots list the $x_1$
+# patches first and then the $x_2$ patches, each half in row-major order, which is what pairs
+# the $i$-th $x_1$ token with the $i$-th $x_2$ token. You may use `splits.spatial_mask` for the
+# halves (`splits.spatial_split_matrix` and `splits.permutation_matrix` are out of reach while
+# the check runs). The check tests that $W$ is a permutation matrix, that its first $K/2$ slots
+# take exactly the $x_1$ patches and the rest the $x_2$ patches, each half in increasing token
+# order, and that the product with $W^\top$ merges the halves back; it tries three kinds and
+# grids, grading the other kinds on more grids.
 
 # %%
 def my_split_matrix(kind, grid):

@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 05 · The Jet model
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/05_the_jet_model.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/05_the_jet_model.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/student/05_the_jet_model.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/student/05_the_jet_model.ipynb)
 #
 # The model of the [Jet paper](https://arxiv.org/abs/2412.15129) (§2.1 to §2.4), assembled from
 # the pieces of notebooks 02 to 04.
@@ -35,7 +35,9 @@
 # - the bits-per-dimension objective with dequantisation, and three sanity checks that pin its
 #   constants down;
 # - how to check a flow: exact inversion and log-determinants after a random perturbation, and
-#   the scanned model against a plain loop.
+#   the scanned model against a plain loop;
+# - Jet as the loop it is: patchify, the couplings in order with their log-determinants summed,
+#   unpatchify, and the inverse in the opposite order (you write it).
 
 # %%
 # Setup, the same in every notebook (Colab, Kaggle, Binder, local): installs jetbook if it is
@@ -270,17 +272,19 @@ assert n_trainable == jb.parameter_count(model)    # the library counts the same
 # How many trainable numbers does one encoder block of width $w = 64$ with an MLP of width
 # $4w = 256$ hold? It has two LayerNorms (a scale and a bias each), a `qkv` projection
 # ($w \to 3w$), the attention output projection ($w \to w$), and the MLP ($w \to 4w \to w$);
-# every linear layer has a bias. Replace `None` and run the check.
+# every linear layer has a bias. Replace `None` and run the check (it says whether your count
+# is right; grading awards the point).
 
 # %%
-answer = None  # number of parameters of one block
+my_block_params = None  # number of trainable parameters of one block
 
 # %% tags=["solution"]
-w, m = 64, 256
-answer = 2 * 2 * w + (w * 3 * w + 3 * w) + (w * w + w) + (w * m + m) + (m * w + w)
+width, mlp = 64, 256
+my_block_params = (2 * 2 * width + (width * 3 * width + 3 * width) + (width * width + width)
+                   + (width * mlp + mlp) + (mlp * width + width))
 
 # %%
-jb.exercises.check_block_params(answer, width=64, mlp_dim=256)
+jb.exercises.check_block_params(my_block_params)
 
 # %% [markdown]
 # With the block count in hand, the whole Jet follows from its config: per coupling an encoder
@@ -407,20 +411,9 @@ for model_name, values in table1.rows.items():
 assert all(3 < v < 4 for values in table1.rows.values() for v in values if v is not None)
 
 # %% [markdown]
-#
-# ### Exercise: the uniform model on digits
-#
-# How many bits per dimension does the uniform model score on the digits, which have 17
-# levels? Replace `None` and run the check.
-
-# %%
-answer = None  # bits per dimension
-
-# %% tags=["solution"]
-answer = math.log2(17)
-
-# %%
-jb.exercises.check_uniform_bpd(answer, levels=DIGITS_LEVELS)
+# The digits have 17 levels, so there the uniform model scores $\log_2 17 \approx 4.09$ bpd,
+# and the untrained Jet, the identity, scores what the bits-per-dimension formula gives for
+# $z = x$ and a log-determinant of 0.
 
 # %%
 bpd_digits = jb.bits_per_dim(z, logdet, levels=DIGITS_LEVELS)
@@ -495,12 +488,81 @@ for i, (ax, img) in enumerate(zip(axes, steps[:, 0])):
 plt.show()
 
 # %% [markdown]
+# ## Exercise: the Jet, one coupling at a time
+#
+# Strip away the scan, the stacked parameters and the compiled calls, and a Jet is a short
+# loop (§2.1): cut the image into patch tokens, apply the couplings one after the other, put
+# the image back together. The determinant of a composition is the product of the
+# determinants of its layers (§2.2), so the log-determinants of the couplings **add up**. Each
+# coupling has a closed-form inverse (§2.3), so the inverse of the whole Jet undoes the
+# couplings in the opposite order: the last coupling first, each with its own inverse.
+#
+# `model.coupling(i)` gives step `i` of a Jet as a function of tokens, `(B, K, P) -> (tokens,
+# logdet (B,))`; `model.coupling(i, inverse=True)` gives its inverse, whose logdet is already
+# that of the inverse map. Here is coupling 0 of our perturbed model, a channel coupling: it
+# changes the same half of the numbers of every patch and leaves the other half alone.
+
+# %%
+@nnx.jit          # one compiled call instead of many small ones: quicker on a CPU
+def coupling_0_there_and_back(model, tokens):
+    tokens_0, logdet_0 = model.coupling(0)(tokens)
+    return tokens_0, logdet_0, *model.coupling(0, inverse=True)(tokens_0)
+
+
+tokens = jb.patchify(x[:4], cfg.patch_size)                         # (4, 16 tokens, 4 numbers)
+tokens_0, logdet_0, back_0, logdet_0_inv = coupling_0_there_and_back(model, tokens)
+changed = np.flatnonzero(np.any(np.asarray(tokens_0 != tokens), axis=(0, 1)))
+print(f"coupling 0 ({cfg.coupling_kinds[0]}) changes numbers {changed} of every patch;",
+      "logdet", np.round(np.asarray(logdet_0), 3))
+assert len(changed) == cfg.patch_dim // 2                          # x2: half of each patch
+assert jnp.allclose(back_0, tokens, atol=1e-5) and jnp.allclose(logdet_0_inv, -logdet_0, atol=1e-5)
+
+# %% [markdown]
+# Write `my_jet(model, x, inverse=False)` returning `(out, logdet)`, with `out` of the shape of
+# `x`, `(B, H, W, C)`, and `logdet` of shape `(B,)`:
+#
+# - forward: `jb.patchify` `x` with `model.config.patch_size`, run couplings
+#   $0, 1, \dots, N-1$ (`N = model.config.num_couplings`), adding up their log-dets from zero,
+#   then `jb.unpatchify` to `model.config.image_shape`: this is `model(x)`;
+# - `inverse=True`: the same from `z`, with couplings $N-1, \dots, 0$, each called with
+#   `inverse=True`: this is `model.inverse(z)`.
+#
+# Use only `model.config` and `model.coupling`: the check also hands your function stand-ins
+# that hold a few of a Jet's couplings, and `model(x)`, `model.inverse` and
+# `model.forward_path` are out of reach while it runs (it runs your function under `jax.jit`, so
+# use `jnp` on arrays). It checks that a fresh Jet gives back `x` with logdet 0, and, on tiny Jets
+# whose parameters were moved at random: that a Jet of one coupling is that coupling on the
+# patch tokens; that couplings 0..1 followed by couplings 2..3 make the whole Jet, log-dets
+# added; that the inverse gives `x` back, with minus the forward's log-det. Grading adds the
+# log-det against the brute-force Jacobian and other configurations.
+
+# %%
+def my_jet(model, x, inverse=False):
+    """(out (B, H, W, C), logdet (B,)): the Jet's couplings in order, or their inverses in reverse."""
+    raise NotImplementedError  # your code
+
+# %% tags=["solution"]
+def my_jet(model, x, inverse=False):
+    cfg = model.config
+    tokens = jb.patchify(x, cfg.patch_size)
+    logdet = jnp.zeros(x.shape[0])
+    order = range(cfg.num_couplings - 1, -1, -1) if inverse else range(cfg.num_couplings)
+    for i in order:
+        tokens, step_logdet = model.coupling(i, inverse=inverse)(tokens)
+        logdet = logdet + step_logdet
+    return jb.unpatchify(tokens, cfg.patch_size, cfg.image_shape), logdet
+
+# %%
+jb.exercises.check_jet_loop(my_jet)
+
+# %% [markdown]
 # ## Exercise: bits per dimension, in code
 #
 # Complete `my_bits_per_dim(z, logdet, levels)` from the formula in the bits-per-dimension
 # section: `z` has a batch axis and any number of others, `logdet` has shape (B,), and the
-# result is one number per example. Use only `jnp` (or `np`); the check compares it with
-# `jb.bits_per_dim` on random latents of several shapes and level counts.
+# result is one number per example. Use only `jnp` (or `np`): `jb.bits_per_dim` is out of reach
+# while the check runs. It compares your function with the formula, computed separately in
+# float64, on random latents of several shapes and level counts.
 
 # %%
 def my_bits_per_dim(z, logdet, levels):
@@ -531,4 +593,6 @@ jb.exercises.check_bits_per_dim(my_bits_per_dim)
 #   the uniform model exactly $\log_2 L$, and `quantize` undoes `dequantize`.
 # - After a random perturbation Jet still inverts exactly, its log-determinant matches the
 #   brute-force Jacobian, and the scanned and looped models agree.
+# - Underneath, a Jet is a loop: patchify, couplings $0..N-1$ adding up their log-dets,
+#   unpatchify; the inverse runs the inverse couplings from $N-1$ down to 0.
 # - Next: **06 training on CPU**: fit a small Jet to digits and photo patches.

@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 06 · Training a small Jet on CPU
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/06_training_on_cpu.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/06_training_on_cpu.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/student/06_training_on_cpu.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/student/06_training_on_cpu.ipynb)
 #
 # Training with the recipe of the [Jet paper](https://arxiv.org/abs/2412.15129) (§3, §3.1), at
 # the scale of a CPU.
@@ -30,12 +30,15 @@
 # - what a trained Jet gives: samples, temperature, latents, from models shipped in the package
 #   (`jb.pretrained`), each trained by a command recorded beside it;
 # - the training recipe: AdamW with $\beta_2 = 0.95$ and why, a cosine learning-rate decay,
-#   weight decay, and the two safety nets jetbook adds (warmup and gradient clipping);
+#   weight decay, and the two safety nets jetbook adds (warmup and gradient clipping), and to
+#   write it in Optax yourself;
+# - to write one training step yourself: dequantise, bits per dimension, gradient, update;
 # - how to train a Jet with one call, `jb.train.train_and_evaluate`, watch its loss live, and
 #   resume a run that was interrupted;
 # - how to judge a bits-per-dimension number: against a model that knows nothing (the
 #   identity), a simple baseline (independent pixels) and a real codec (PNG);
-# - what temperature does to samples, and what the latents look like coupling by coupling;
+# - what temperature does to samples (and to write a sampler), and what the latents look like
+#   coupling by coupling;
 # - that the trained flow is still an exact bijection: every test digit comes back bit for bit,
 #   and a straight line between two latents decodes to a path between two digits;
 # - that a flow is a compressor: its bits per dimension is a file size, set beside PNG, WebP
@@ -191,6 +194,39 @@ ax.set(xlabel="step", ylabel="learning rate", title="warmup, then cosine decay t
 plt.show()
 
 # %% [markdown]
+# ### Exercise: write the recipe
+#
+# Complete `my_optimizer(config)`: given a `jb.TrainConfig`, return the Optax optimizer of one
+# training step as the recipe above describes it, reading every number from the config
+# (`learning_rate`, `warmup_steps`, `steps`, `b2`, `weight_decay`, `grad_clip`). Useful pieces:
+# `optax.chain`, `optax.clip_by_global_norm`, `optax.adamw` and
+# `optax.warmup_cosine_decay_schedule(init_value, peak_value, warmup_steps, decay_steps, end_value)`.
+#
+# The check feeds your optimizer gradients chosen to expose one piece at a time and compares
+# its updates with the recipe worked out in numpy: a constant gradient (Adam's step is then the
+# learning rate itself, so the updates trace the schedule), zero gradients (only weight decay
+# moves the parameters), gradients that suddenly grow (how Adam catches up depends on
+# $\beta_2$), and one huge gradient (which must be clipped by the global norm first).
+# Grading repeats it with other values of every field.
+
+# %%
+def my_optimizer(config):
+    """-> optax.GradientTransformation: clipping, then AdamW on a warmup + cosine schedule."""
+    raise NotImplementedError  # your code
+
+# %% tags=["solution"]
+def my_optimizer(config):
+    schedule = optax.warmup_cosine_decay_schedule(
+        init_value=0.0, peak_value=config.learning_rate, warmup_steps=config.warmup_steps,
+        decay_steps=config.steps, end_value=0.0)
+    adamw = optax.adamw(schedule, b2=config.b2, weight_decay=config.weight_decay)
+    clip = optax.clip_by_global_norm(config.grad_clip)
+    return optax.chain(clip, adamw)             # clip the gradients first, then AdamW
+
+# %%
+jb.exercises.check_recipe_optimizer(my_optimizer)
+
+# %% [markdown]
 # ### Why $\beta_2 = 0.95$
 #
 # Adam divides every step by $\sqrt{\hat v}$, a running average of squared gradients whose
@@ -275,6 +311,70 @@ for b2, losses in b2_losses.items():
 # train (the cell checks that both lower the loss); compare how smooth each curve is and where
 # it ends. The instability that $0.95$ guards against grows with model size and learning rate,
 # which is why the paper fixed it for all its runs (§3) and why every jetbook preset uses it.
+
+# %% [markdown]
+# ## One training step, by hand
+#
+# Before we hand training over to the library, write the step it repeats. Each step does four
+# things (the paper's §2.2 for the first two):
+# 1. **Dequantise.** The images are integers $v$ in $[0, L)$, $L$ = `levels`. Fitted to the
+#    integers themselves, a continuous density could grow without bound on those exact values,
+#    so every value gets noise $u \sim U[0, 1)$ and the result is mapped to $[-1, 1)$:
+#    $x = (v + u)\cdot 2/L - 1$. The noise is drawn afresh at every step, from the step's `key`.
+# 2. **Bits per dimension.** `z, logdet = model(x)`, then for each image (notebook 05)
+#    $$\text{bpd} = \frac{\tfrac12\sum_i (z_i^2 + \log 2\pi) - \log|\det| + D\log(L/2)}{D\ln 2},
+#    \qquad D = H\cdot W\cdot C,$$
+#    and the loss is its mean over the batch.
+# 3. **Gradient.** For a function `f(model)` that returns the loss,
+#    `nnx.value_and_grad(f)(model)` returns the loss and its gradient with respect to the
+#    model's parameters.
+# 4. **Update.** `optimizer.update(model, grads)` takes one step of the optimizer it wraps
+#    (an `nnx.Optimizer` around an Optax optimizer such as the recipe's; since flax 0.11 the
+#    model comes first).
+#
+# Complete `my_train_step(model, optimizer, images, key, levels)`: `images` is an integer
+# array of shape (B, H, W, C) and `key` a JAX key; the step updates model and optimizer in place
+# and returns the loss, one number: the batch's mean bits/dim, computed before the update. The
+# decorator compiles the whole step once per input shape (`levels`, a Python int, is fixed at
+# compile time).
+#
+# The check runs your step on a *spy* flow, the elementwise map $z = (x - b)\,e^{s}$, whose
+# bits/dim and gradient it knows in closed form and which records the $x$ it is given. It checks
+# that $x$ lies in $[-1, 1)$ and carries uniform noise, new noise for a new key; that your loss is
+# the formula's on that $x$; and that one step of plain SGD moved $b$ and $s$ down the gradient.
+# Grading adds other shapes and levels, and eight steps on a tiny Jet whose held-out bits/dim
+# must fall.
+
+# %%
+@nnx.jit(static_argnames="levels")
+def my_train_step(model, optimizer, images, key, levels):
+    """Dequantise `images` with noise from `key`, then one optimizer step on the batch's mean
+    bits/dim; -> that loss."""
+    raise NotImplementedError  # your code
+
+# %% tags=["solution"]
+@nnx.jit(static_argnames="levels")
+def my_train_step(model, optimizer, images, key, levels):
+    u = jax.random.uniform(key, images.shape)            # fresh noise in [0, 1), every value
+    x = (images + u) * (2 / levels) - 1                  # dequantised, in [-1, 1)
+
+    def mean_bits_per_dim(model):
+        z, logdet = model(x)
+        dims = np.prod(z.shape[1:])                      # D values per image
+        nats = 0.5 * jnp.sum((z ** 2 + jnp.log(2 * jnp.pi)).reshape(len(z), -1), axis=1) - logdet
+        return jnp.mean((nats + dims * jnp.log(levels / 2)) / (dims * jnp.log(2)))
+
+    loss, grads = nnx.value_and_grad(mean_bits_per_dim)(model)
+    optimizer.update(model, grads)                       # the model first (flax >= 0.11)
+    return loss
+
+# %%
+jb.exercises.check_train_step(my_train_step)
+
+# %% [markdown]
+# jetbook's own step, `jb.train.train_step`, makes the same four moves, and can also sum the
+# gradients over slices of the batch (`microbatches`, to keep the working set in cache) and
+# train class-conditional models. The rest of the notebook uses it.
 #
 # ## Training
 #
@@ -407,17 +507,18 @@ assert again["step"] == STEPS and abs(again["test_bpd"] - test_bpd) < 1e-5
 # %% [markdown]
 # ### Exercise: bits for one digit
 #
-# Bits per dimension is a code length. On average, how many bits does the trained model need
-# to store one whole test digit losslessly? Use `test_bpd`. Replace `None` and run the check.
+# Bits per dimension is a code length. On average, how many bits does the model you just
+# trained need to store one whole test digit losslessly? Use `test_bpd` and `model_config`.
+# Replace `None` and run the check.
 
 # %%
-answer = None  # bits for one 8x8 digit
+my_bits_per_image = None  # bits for one 8x8 digit
 
 # %% tags=["solution"]
-answer = test_bpd * math.prod(model_config.image_shape)
+my_bits_per_image = test_bpd * math.prod(model_config.image_shape)
 
 # %%
-jb.exercises.check_bits_per_image(answer, test_bpd, model_config.image_shape)
+jb.exercises.check_bits_per_image(my_bits_per_image, test_bpd, model_config)
 
 # %% [markdown]
 # ## Samples and temperature
@@ -454,6 +555,38 @@ assert jnp.allclose(rows[0], rows[0][0], atol=1e-5)       # T = 0: every sample 
 sample_explorer = widgets.SampleExplorer(trained, levels=LEVELS, n=32, ncols=8, temperature=0.7)
 display(sample_explorer)
 assert sample_explorer.samples.shape == (32, *model_config.image_shape)
+
+# %% [markdown]
+# ### Exercise: sampling at a temperature
+#
+# Sampling is the flow run backwards from Gaussian noise (the paper's §2.3). Complete
+# `my_sample(model, key, n, temperature)`: draw latents $z = T\cdot\varepsilon$ with
+# $\varepsilon \sim \mathcal N(0, I)$ from `key`, of shape `(n, *model.config.image_shape)`, so
+# that $z \sim \mathcal N(0, T^2 I)$, decode them with `model.inverse`, which returns
+# `(x, logdet)`, and return the images `x`, shape (n, H, W, C), in model space.
+#
+# The check samples the shipped digits Jet with your function and pushes the samples back
+# through the flow: a flow is a bijection, so it gets your latents back, and they must have mean 0
+# and standard deviation $T$ (for $T$ = 0.8 and 0.5, with 2048 values each, tight enough to tell
+# $T$ from $T^2$). At $T = 0$ every sample must be `model.inverse` of zero, and two keys must give
+# different samples. Grading adds other temperatures and batch sizes, and a model with colour
+# images of another size.
+
+# %%
+def my_sample(model, key, n, temperature):
+    """-> (n, H, W, C) samples of `model` at `temperature`, in model space."""
+    raise NotImplementedError  # your code
+
+# %% tags=["solution"]
+def my_sample(model, key, n, temperature):
+    shape = (n, *model.config.image_shape)               # latents have the images' shape
+    eps = jax.random.normal(key, shape, jnp.float32)     # eps ~ N(0, I)
+    z = temperature * eps                                # z ~ N(0, T^2 I): T is a std
+    x, _ = model.inverse(z)                              # the flow, run backwards
+    return x
+
+# %%
+jb.exercises.check_sample(my_sample)
 
 # %% [markdown]
 # ## Inside the flow: latents layer by layer
@@ -614,35 +747,11 @@ print(f"shipped Jet minus WebP lossless, per crop: {p_bpd - by_name['webp']['per
 # train at scale.
 
 # %% [markdown]
-# ## Exercise: write the training recipe
-#
-# Complete `my_optimizer(config)`: given a `jb.TrainConfig`, return the Optax optimizer of one
-# training step as the recipe above describes it, using the config's fields (`learning_rate`,
-# `warmup_steps`, `steps`, `b2`, `weight_decay`, `grad_clip`). Useful pieces:
-# `optax.chain`, `optax.clip_by_global_norm`, `optax.adamw` and
-# `optax.warmup_cosine_decay_schedule(init_value, peak_value, warmup_steps, decay_steps, end_value)`.
-# The check applies your optimizer and the library's to the same random gradients for a few
-# short configurations and compares where the parameters end up.
-
-# %%
-def my_optimizer(config):
-    """-> optax.GradientTransformation: clipping, then AdamW on a warmup + cosine schedule."""
-    raise NotImplementedError  # your code
-
-# %% tags=["solution"]
-def my_optimizer(config):
-    schedule = optax.warmup_cosine_decay_schedule(0.0, config.learning_rate, config.warmup_steps,
-                                                  config.steps, end_value=0.0)
-    return optax.chain(optax.clip_by_global_norm(config.grad_clip),
-                       optax.adamw(schedule, b2=config.b2, weight_decay=config.weight_decay))
-
-# %%
-jb.exercises.check_recipe_optimizer(my_optimizer)
-
-# %% [markdown]
 # ## Recap
 # - The recipe: AdamW with $\beta_2 = 0.95$ (a short memory of gradient sizes keeps the steps
 #   stable), cosine decay, weight decay $10^{-5}$; warmup and clipping are jetbook's additions.
+# - One training step: dequantise with fresh uniform noise, mean bits/dim of the batch,
+#   `nnx.value_and_grad`, `optimizer.update(model, grads)`.
 # - With 1,500 training digits the flow starts to memorise: training digits end up scoring
 #   better than test digits. The paper's cure at scale is more data (§3.1).
 # - `train_and_evaluate` trains, evaluates, checkpoints, and resumes from its `workdir`; a
@@ -654,6 +763,7 @@ jb.exercises.check_recipe_optimizer(my_optimizer)
 #   makes that code length exact, up to the dequantisation bound.
 # - A few minutes on a CPU take a Jet on digits below the independent-pixel baseline; real
 #   photos need far more compute, which is why trained models ship with jetbook.
-# - Temperature below 1 trades variety for tidier samples; the trained latents are close to
-#   Gaussian, and decoding them gives every test image back exactly.
+# - Sampling decodes $z \sim \mathcal N(0, T^2 I)$ with `model.inverse`; temperature below 1
+#   trades variety for tidier samples. The trained latents are close to Gaussian, and decoding
+#   them gives every test image back exactly.
 # - Next: **07 Jet at scale**: accelerators, sharding, TFDS data, and the paper's models.

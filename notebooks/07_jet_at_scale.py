@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 07 · Jet at scale
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/07_jet_at_scale.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/07_jet_at_scale.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/student/07_jet_at_scale.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/student/07_jet_at_scale.ipynb)
 #
 # The [Jet paper](https://arxiv.org/abs/2412.15129)'s models (Table 3) and training recipe
 # (§3.1) on real accelerators.
@@ -176,16 +176,24 @@ print(f"imagenet64, parameters + AdamW moments per device: replicated {replicate
 assert abs(sharded_gib * 8 - replicated_gib) / replicated_gib < 0.01     # ~1/8 each
 
 # %% [markdown]
-# ### Exercise: the FSDP spec of a parameter
+# ### Exercise: the FSDP spec of a parameter (3 points)
 #
-# Write `fsdp_spec(shape, fsdp_size)` returning the `PartitionSpec` jetbook uses: among the
-# dimensions that `fsdp_size` divides, shard the largest (the first one on a tie) along
-# `"fsdp"`; if none qualifies, or `fsdp_size` is 1, replicate (`PartitionSpec()`).
+# Write `fsdp_spec(shape, fsdp_size)`: `shape` is a parameter's shape (a tuple of ints, maybe
+# empty), `fsdp_size` the size of the `"fsdp"` mesh axis; return the `PartitionSpec` jetbook
+# uses. Among the dimensions that `fsdp_size` divides, shard the largest (the first one on a
+# tie) along `"fsdp"`; if none qualifies, or `fsdp_size` is 1, replicate (`PartitionSpec()`).
 # *Hint:* `PartitionSpec(None, "fsdp")` splits the second dimension; `max(dims, key=...)`
 # returns the first of several equal maxima.
+#
+# The check calls your function with the library's `jb.sharding.fsdp_spec` out of reach and
+# tests the rule's properties on the shapes printed above and a few more: the spec has at most
+# one entry per dimension, names no other mesh axis, cuts one dimension that `fsdp_size`
+# divides, no smaller than any other such dimension and the first of equals, and cuts nothing
+# when nothing qualifies. Grading tries many more shapes, from scalars to 4-D.
 
 # %%
 def fsdp_spec(shape, fsdp_size):
+    """The PartitionSpec that shards an array of this shape over fsdp_size devices."""
     raise NotImplementedError  # your code here
 
 
@@ -661,28 +669,33 @@ if USE_MOCK:
 # `--steps` shortens a run, and a later run with a larger `--steps` extends it. Checkpoints hold sharded arrays and restore onto any device
 # count, so a run started on Kaggle's TPU v5e-8 can be evaluated on one Colab GPU.
 #
-# ### Exercise: how many steps is 200 epochs?
+# ### Exercise: how many steps is 200 epochs? (1 point)
 #
 # The paper trains its ImageNet-1k models for 200 epochs (§3.1). ImageNet-1k has 1,281,167
 # training images (`plan.IMAGENET_1K_TRAIN`, the size of TFDS's `imagenet_resized`). How many
-# optimizer steps is that at a global batch of 256? Replace `None` and run the check.
-
-# %%
-answer = None  # number of steps
-
-# %% tags=["solution"]
-answer = 200 * 1_281_167 / 256
+# optimizer steps is that at a global batch of 256? Replace `None` and run the check; the exact
+# quotient and the whole number of steps on either side of it are all accepted.
 
 # %%
 recipe, fine_tuning = paper.finding("recipe").figures, paper.finding("fine_tuning").figures
+PAPER_EPOCHS = recipe["epochs_imagenet_1k"]        # what the check needs: the paper's epochs,
+IMAGENET_IMAGES = plan.IMAGENET_1K_TRAIN           # the training images,
+GLOBAL_BATCH = 256                                 # and the batch of every step
+print(f"{PAPER_EPOCHS} epochs of {IMAGENET_IMAGES:,} images at a global batch of {GLOBAL_BATCH}")
 
 
 def short(rate):
     """3e-06 -> 3e-6: a learning rate as the paper writes it."""
     return f"{rate:.0e}".replace("e-0", "e-")
 
-jb.exercises.check_steps_for_epochs(answer, epochs=recipe["epochs_imagenet_1k"],
-                                    num_examples=plan.IMAGENET_1K_TRAIN, batch_size=256)
+# %%
+steps_200_epochs = None  # number of steps
+
+# %% tags=["solution"]
+steps_200_epochs = 200 * 1_281_167 / 256
+
+# %%
+jb.exercises.check_steps_for_epochs(steps_200_epochs, PAPER_EPOCHS, IMAGENET_IMAGES, GLOBAL_BATCH)
 
 # %% [markdown]
 # At a fixed global batch, the number of devices does not change the number of steps, only how
@@ -730,7 +743,8 @@ display(Markdown(
     f"second step, the fine-tuning, is the `cifar10_finetune` preset ({finetune.steps:,} steps at batch "
     f"{finetune.batch_size}, {short(finetune.learning_rate)}), started from a pretrained run with "
     f"`--init-from` (notebook 10); jetbook has no ImageNet-21k data set for the first step."))
-#
+
+# %% [markdown]
 # ## What a budget buys: an honest table
 #
 # The numbers below are of three kinds, and the tables say which is which: **measured** now

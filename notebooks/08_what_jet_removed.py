@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 08 · What Jet removed, and why
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/08_what_jet_removed.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/08_what_jet_removed.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/student/08_what_jet_removed.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/student/08_what_jet_removed.ipynb)
 #
 # The components the [Jet paper](https://arxiv.org/abs/2412.15129) removes (§1) and its
 # ablations (§3.2), rebuilt and measured at laptop scale.
@@ -32,8 +32,9 @@
 #   what it costs;
 # - RealNVP's multiscale step (squeeze, then factor out half the dimensions) from scratch,
 #   checked against the library: a permutation, so its log-determinant is 0;
-# - ActNorm and the LU-parametrised dense layer from scratch, with their cheap
-#   log-determinants, checked against the library and against brute-force Jacobians;
+# - ActNorm, which you write as a layer (forward, inverse, log-determinant and its
+#   data-dependent initialisation), and the LU-parametrised dense layer from scratch, with
+#   their cheap log-determinants checked against brute-force Jacobians;
 # - how a convolutional conditioner is given the same compute as the ViT it replaces;
 # - the variational dequantization bound, and why K noise samples give a tighter one;
 # - how the paper's ablations look at laptop scale: the committed results, which of the
@@ -184,7 +185,7 @@ print("multiscale Jet: exact inverse; log-det", np.round(np.asarray(logdet), 3),
       "= brute force")
 
 # %% [markdown]
-# ## ActNorm from scratch
+# ## ActNorm, written by you
 #
 # ActNorm acts on the tokens $x$ of shape (B, K, P) with one bias $b_p$ and one log-scale
 # $s_p$ per feature, shared by all K tokens:
@@ -194,41 +195,83 @@ print("multiscale Jet: exact inverse; log-det", np.round(np.asarray(logdet), 3),
 # Each output depends on its own input only, so the Jacobian is diagonal, with the P scales
 # $e^{s_p}$ repeated for each of the K tokens: $\log|\det| = K\sum_p s_p$, the same for every
 # example. Glow initialises $b$ and $s$ from the first batch (data-dependent init):
-# $b = -\text{mean}$ and $s = -\log\text{std}$ per feature, so every feature leaves the layer
-# with zero mean and unit variance at the start of training.
+# $b = -\text{mean}$ and $s = -\log\text{std}$ per feature, over the batch and token axes,
+# so every feature leaves the layer with zero mean and unit variance at the start of training.
+# Until then $b = s = 0$ and the layer is the identity.
+#
+# ### Exercise: ActNorm as a layer (4 points)
+#
+# Write the class `MyActNorm(features)`, an `nnx.Module` on tokens (B, K, P) with
+# P = `features`:
+# - `__init__(self, features)`: a bias and a log-scale of shape (P,), both zero (use
+#   `nnx.Param`; you set a parameter's values with `self.bias[...] = ...` and read them with
+#   `self.bias[...]`);
+# - `initialize(self, tokens)`: the data-dependent init from the batch `tokens` (returns nothing);
+# - `__call__(self, tokens)` → `(y, logdet)`: the forward map above and its log-determinant,
+#   shape (B,);
+# - `inverse(self, y)` → `(tokens, logdet)`: the inverse map and *its* log-determinant.
+#
+# The check tests the properties the layer must have, with the library's ActNorm out of reach:
+# before `initialize` it is the identity; after `initialize(x)`, `layer(x)` has mean 0 and std
+# 1 per feature; on another batch its log-det equals a brute-force $\log|\det J|$ of the full
+# Jacobian (`brute_force_logdet`), and `inverse` gives the tokens back with minus that log-det.
+# Grading repeats this on other shapes, including one example or one token, and checks that the
+# scales are shared by all tokens and that a layer initialised on K tokens works on any K.
 
 # %%
-@jax.jit
-def my_actnorm(tokens, bias, log_scale):
-    logdet = tokens.shape[1] * jnp.sum(log_scale) * jnp.ones(tokens.shape[0])
-    return (tokens + bias) * jnp.exp(log_scale), logdet
+class MyActNorm(nnx.Module):
+    """ActNorm on tokens (B, K, P): y = (x + bias) * exp(log_scale), per feature."""
 
+    def __init__(self, features):
+        raise NotImplementedError  # your code: bias and log_scale, the identity until initialised
 
-@jax.jit
-def my_actnorm_inverse(tokens, bias, log_scale):
-    logdet = tokens.shape[1] * jnp.sum(log_scale) * jnp.ones(tokens.shape[0])
-    return tokens * jnp.exp(-log_scale) - bias, -logdet
+    def initialize(self, tokens):
+        raise NotImplementedError  # your code: set bias and log_scale from this batch
 
+    def __call__(self, tokens):
+        raise NotImplementedError  # your code: -> (y, logdet of shape (B,))
 
-@jax.jit
-def my_data_init(tokens):
-    mean, std = tokens.mean(axis=(0, 1)), tokens.std(axis=(0, 1))
-    return -mean, -jnp.log(std + 1e-6)
+    def inverse(self, y):
+        raise NotImplementedError  # your code: -> (tokens, logdet of the inverse map)
 
+# %% tags=["solution"]
+class MyActNorm(nnx.Module):
+    def __init__(self, features):
+        self.bias = nnx.Param(jnp.zeros(features))
+        self.log_scale = nnx.Param(jnp.zeros(features))
 
-# photo crops: 4x4x3 patches give P = 48 features of very different means and spreads
+    def initialize(self, tokens):
+        self.bias[...] = -tokens.mean(axis=(0, 1))
+        self.log_scale[...] = -jnp.log(tokens.std(axis=(0, 1)) + 1e-6)
+
+    def __call__(self, tokens):
+        logdet = tokens.shape[1] * jnp.sum(self.log_scale[...]) * jnp.ones(tokens.shape[0])
+        return (tokens + self.bias[...]) * jnp.exp(self.log_scale[...]), logdet
+
+    def inverse(self, y):
+        logdet = y.shape[1] * jnp.sum(self.log_scale[...]) * jnp.ones(y.shape[0])
+        return y * jnp.exp(-self.log_scale[...]) - self.bias[...], -logdet
+
+# %%
+jb.exercises.check_actnorm_layer(MyActNorm)
+
+# %% [markdown]
+# The library's ActNorm (`jetbook.flows.actnorm`) is the same map as two functions, `data_init`
+# and `actnorm`, because a Jet stacks the parameters of all its ActNorms on one axis. Here it
+# is at work on photo crops: 4×4×3 patches give P = 48 features of very different means and
+# spreads, which leave the layer normalised.
+
+# %%
 crops = jb.load_dataset("patches", "test")[:256]
 tokens = jb.patchify(jb.dequantize(jax.random.key(0), crops, 256), 4)     # (256, 64, 48)
-bias, log_scale = my_data_init(tokens)
-y, logdet = my_actnorm(tokens, bias, log_scale)
-y_lib, logdet_lib = actnorm.actnorm(tokens, bias, log_scale)
-np.testing.assert_allclose(bias, actnorm.data_init(tokens)[0], atol=1e-6)
-np.testing.assert_allclose(log_scale, actnorm.data_init(tokens)[1], atol=1e-6)
-np.testing.assert_allclose(y, y_lib, atol=1e-5)
-np.testing.assert_allclose(logdet, logdet_lib, rtol=1e-6)
+bias, log_scale = actnorm.data_init(tokens)
+y, logdet = actnorm.actnorm(tokens, bias, log_scale)
+np.testing.assert_allclose(bias, -tokens.mean(axis=(0, 1)), atol=1e-6)
+np.testing.assert_allclose(log_scale, -jnp.log(tokens.std(axis=(0, 1))), atol=1e-4)
 np.testing.assert_allclose(y.mean(axis=(0, 1)), 0.0, atol=1e-4)     # normalised per feature
 np.testing.assert_allclose(y.std(axis=(0, 1)), 1.0, atol=1e-3)
-x_back, logdet_inv = my_actnorm_inverse(y, bias, log_scale)
+np.testing.assert_allclose(logdet, tokens.shape[1] * log_scale.sum(), rtol=1e-6)
+x_back, logdet_inv = actnorm.actnorm(y, bias, log_scale, inverse=True)
 print("inverse: max |x - x_back| =", float(jnp.abs(x_back - tokens).max()))
 np.testing.assert_allclose(x_back, tokens, atol=1e-5)               # float32 precision
 np.testing.assert_allclose(logdet_inv, -logdet, rtol=1e-6)
@@ -244,10 +287,10 @@ digits = jb.load_dataset("digits", "test")
 small = jb.patchify(jb.dequantize(jax.random.key(1), digits[:2], 17), 2)  # (2, 16, 4)
 b_rand = 0.3 * jax.random.normal(jax.random.key(2), (4,))
 s_rand = 0.5 * jax.random.normal(jax.random.key(3), (4,))
-brute = jax.jit(lambda t: brute_force_logdet(lambda v: my_actnorm(v, b_rand, s_rand)[0], t))(small)
+brute = jax.jit(lambda t: brute_force_logdet(lambda v: actnorm.actnorm(v, b_rand, s_rand)[0], t))(small)
 print("brute force:", np.round(np.asarray(brute), 4), " formula:",
-      np.round(np.asarray(my_actnorm(small, b_rand, s_rand)[1]), 4))
-np.testing.assert_allclose(my_actnorm(small, b_rand, s_rand)[1], brute, rtol=1e-4, atol=1e-4)
+      np.round(np.asarray(actnorm.actnorm(small, b_rand, s_rand)[1]), 4))
+np.testing.assert_allclose(actnorm.actnorm(small, b_rand, s_rand)[1], brute, rtol=1e-4, atol=1e-4)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(9, 3))
@@ -805,26 +848,6 @@ assert sorted(p.name for p in live_dir.iterdir()) == ["runs", "runs.jsonl", "stu
                                                      "summary.md", "summary.png"]
 assert all(r["steps"] == LIVE_STEPS and np.isfinite(r["test_bpd"]) for r in live)
 live_counts = report_study(LIVE_STUDY, live_dir)
-
-# %% [markdown]
-# ### Exercise: ActNorm's log-determinant
-#
-# Write `actnorm_logdet(tokens, log_scale)`: tokens of shape (B, K, P), log_scale of shape
-# (P,), return the (B,) log-determinant of ActNorm's forward map (the bias does not matter).
-# The check compares it with the library on random shapes.
-
-# %%
-def actnorm_logdet(tokens, log_scale):
-    """(B,) log|det| of x -> (x + b) * exp(log_scale), per example."""
-    raise NotImplementedError  # your code
-
-# %% tags=["solution"]
-def actnorm_logdet(tokens, log_scale):
-    k = tokens.shape[1]
-    return jnp.full(tokens.shape[:1], k * jnp.sum(log_scale))
-
-# %%
-jb.exercises.check_actnorm_logdet(actnorm_logdet)
 
 # %% [markdown]
 # ## Recap

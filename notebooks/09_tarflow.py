@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 09 · TarFlow: a flow that writes one patch at a time
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/09_tarflow.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/09_tarflow.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/student/09_tarflow.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/student/09_tarflow.ipynb)
 #
 # TarFlow (Zhai et al.,
 # [*Normalizing Flows are Capable Generative Models*](https://arxiv.org/abs/2412.06329), 2024)
@@ -70,6 +70,7 @@ from IPython.display import display
 
 import jetbook as jb
 from jetbook import compare
+from jetbook.flows import tarflow
 from jetbook.teaching import plots, widgets
 from jetbook.teaching.brute_force import randomize_params
 
@@ -94,8 +95,40 @@ print("quick mode:", jb.quick_mode())
 # patch gets a = b = 0. A read-out initialised at zero makes the block the identity at the
 # start of training, as in Jet (the Jet paper's §2.4).
 #
-# Here is one block written out with the library's pieces (its `io` in- and out-projections
-# and its `encoder`), checked against `FlowBlock.forward`.
+# ### Exercise: the shift
+#
+# Write `shift_params(out)`: `out` (B, K, 2P) holds the causal Transformer's outputs, position
+# i having seen patches 0..i. Return `(a, b)`, each (B, K, P): patch i gets the output at
+# position i−1, patch 0 gets zeros, `a` is the first half of the last axis and `b` the second.
+# Use `jnp` (no library helper: `jetbook.flows.tarflow.shift_params` is out of reach while the
+# check runs).
+#
+# The check feeds your function the outputs of a real causal Transformer (with random
+# weights) and moves one input patch at a time: patch i's (a, b) must not change when a patch
+# ≥ i moves, and must change when patch i−1 does. It also checks zeros for patch 0 and which
+# half is which; grading adds other shapes (a single patch, one value per patch) and another
+# block.
+
+# %%
+def shift_params(out):
+    """(B, K, 2P) causal outputs -> (a, b), each (B, K, P), one patch later."""
+    raise NotImplementedError  # your code
+
+
+# %% tags=["solution"]
+def shift_params(out):
+    shifted = jnp.pad(out[:, :-1], ((0, 0), (1, 0), (0, 0)))    # zeros first, drop the last
+    a, b = jnp.split(shifted, 2, axis=-1)
+    return a, b
+
+
+# %%
+jb.exercises.check_shift_params(shift_params)
+
+# %% [markdown]
+# Here is one block written out with the library's pieces (its `io` in- and out-projections,
+# its `encoder`, and the library's `shift_params`, which does what yours does once its check
+# passes), checked against `FlowBlock.forward`.
 
 # %%
 cfg = jb.TarFlowConfig(image_shape=(8, 8, 1), patch_size=2, num_blocks=2, block_depth=1,
@@ -111,8 +144,7 @@ def my_params(block, x):
     """Causal Transformer, then shift: (a, b) of patch i come from patches before i."""
     h = block.encoder(block.io.embed(x), causal=True)
     out = block.io.readout(h)                                         # (B, K, 2P)
-    out = jnp.concatenate([jnp.zeros_like(out[:, :1]), out[:, :-1]], axis=1)
-    return jnp.split(out, 2, axis=-1)
+    return tarflow.shift_params(out)
 
 
 def my_block_forward(block, x):
@@ -152,25 +184,50 @@ assert np.all(moved[np.triu_indices(k, 1)] == 0) and np.all(moved[np.tril_indice
 # (a = b = 0, so $x_1 = z_1$), then run the Transformer to get $(a_2, b_2)$ and
 # $x_2 = z_2 e^{a_2} + b_2$, and so on. Written naively, each step reruns the whole causal
 # Transformer: K passes of K tokens.
+#
+# ### Exercise: the inverse of one block
+#
+# Write `block_inverse(params, z)`. `z` is (B, K, P); `params(x)` returns the block's
+# `(a, b)`, each (B, K, P), for any x of that shape, and position i of them depends on
+# `x[:, :i]` only. Return `(x, logdet)`: the x with $z_i = (x_i - b_i)\,e^{-a_i}$ for every
+# patch, and `logdet` (B,) $= \log|\det \partial x / \partial z| = +\sum a$ over patches and
+# values, computed from the (a, b) of the x you return. Start from any x (zeros will do) and
+# recover the patches in order, calling `params` again on what you have recovered after
+# each patch: the parameters of patch i are only right once patches 0..i−1 are. A Python
+# `for` loop over the K patches is fine, and so is `x.at[:, i].set(...)` to write one patch.
+#
+# The check runs yours on a TarFlow block with noise on its weights and on a fresh one (the
+# identity): `inverse(forward(x)) == x`, `forward(inverse(z)) == z`, and the log-det is minus
+# the forward's. Grading adds other blocks and shapes, a non-linear causal map whose log-det
+# is compared with the brute-force Jacobian, and checks that `x[:, i]` depends on `z[:, :i+1]`
+# only.
+# The library's inverses (`FlowBlock.inverse`, `inverse_naive`, `autoregressive_inverse`) are
+# out of reach while it runs.
 
 # %%
-def my_block_inverse(block, z):
-    def write_patch(i, x):                      # patch by patch, in the block's order
-        a, b = my_params(block, x)              # only patches < i matter for position i
-        return x.at[:, i].set(z[:, i] * jnp.exp(a[:, i]) + b[:, i])
-    # a loop written as fori_loop compiles its body once instead of K times
-    return jax.lax.fori_loop(0, z.shape[1], write_patch, jnp.zeros_like(z))
+def block_inverse(params, z):
+    """z (B, K, P) -> (x, log|det dx/dz| (B,)), one patch at a time."""
+    raise NotImplementedError  # your code
 
 
-x_back = nnx.jit(my_block_inverse)(block, z_lib)
-np.testing.assert_allclose(x_back, x_tokens, atol=1e-5)
-cached, cached_logdet = block.inverse(z_lib)
-np.testing.assert_allclose(cached, x_back, atol=1e-5)
-np.testing.assert_allclose(cached_logdet, -logdet_lib, atol=1e-4)
-print("sequential inverse recovers x; max error", float(jnp.abs(x_back - x_tokens).max()))
+# %% tags=["solution"]
+def block_inverse(params, z):
+    x = jnp.zeros_like(z)
+    for i in range(z.shape[1]):                 # patch by patch, in the block's order
+        a, b = params(x)                        # position i has seen x[:, :i], already final
+        x = x.at[:, i].set(z[:, i] * jnp.exp(a[:, i]) + b[:, i])
+    a, _ = params(x)                            # the parameters of the recovered x
+    logdet = a.reshape(a.shape[0], -1).sum(axis=1)
+    return x, logdet
+
+
+# %%
+jb.exercises.check_block_inverse(block_inverse)
 
 # %% [markdown]
-# The library's `FlowBlock.inverse` gives the same result with a **key/value cache**: at
+# The library has both versions: `FlowBlock.inverse_naive` is the loop you just wrote (with a
+# `jax.lax.fori_loop`, which compiles its body once instead of K times), and
+# `FlowBlock.inverse` gives the same result with a **key/value cache**: at
 # step i it feeds only patch i−1 through the blocks, keeps its keys and values, and attends
 # over what is cached. Each step is one token's work instead of K. The steps still cannot
 # run in parallel, and that is TarFlow's price: sampling takes K sequential steps per block,
@@ -179,6 +236,15 @@ print("sequential inverse recovers x; max error", float(jnp.abs(x_back - x_token
 # A full TarFlow stacks blocks and **reverses the patch order in every other block**, so
 # dependencies run both ways. It has exactly Jet's contract: `z, logdet = model(x)` and
 # `x, logdet_inv = model.inverse(z)`.
+
+# %%
+naive, naive_logdet = nnx.jit(lambda blk, t: blk.inverse_naive(t))(block, z_lib)  # K full passes
+cached, cached_logdet = block.inverse(z_lib)                                     # K 1-token steps
+np.testing.assert_allclose(naive, x_tokens, atol=1e-5)
+np.testing.assert_allclose(cached, naive, atol=1e-5)
+np.testing.assert_allclose(naive_logdet, -logdet_lib, atol=1e-4)
+np.testing.assert_allclose(cached_logdet, -logdet_lib, atol=1e-4)
+print("both inverses recover x; max error", float(jnp.abs(cached - x_tokens).max()))
 
 # %%
 flow = jb.TarFlow(cfg, rngs=nnx.Rngs(0))
@@ -193,23 +259,6 @@ np.testing.assert_allclose(back, x_img, atol=1e-4)
 np.testing.assert_allclose(naive, back, atol=1e-5)
 np.testing.assert_allclose(logdet_inv, -logdet, atol=1e-4)
 print("identity at init; after perturbing: inverse error", float(jnp.abs(back - x_img).max()))
-
-# %% [markdown]
-# ### Exercise: the shift
-#
-# Write `shift_params(out)`: from the causal outputs `out` (B, K, 2P) return `(a, b)`, each
-# (B, K, P), where patch i uses the output at position i−1, the first patch gets zeros, `a` is
-# the first half of the last axis and `b` the second.
-
-# %% tags=["solution"]
-def shift_params(out):
-    shifted = jnp.pad(out[:, :-1], ((0, 0), (1, 0), (0, 0)))
-    a, b = jnp.split(shifted, 2, axis=-1)
-    return a, b
-
-
-# %%
-jb.exercises.check_shift_params(shift_params)
 
 # %% [markdown]
 # ## Jet against TarFlow on digits
@@ -461,7 +510,7 @@ plt.show()
 #   log-determinant is $-\sum a$.
 # - Forward (training, likelihood) is one parallel pass per block; the inverse writes the
 #   patches one by one, made cheap per step by a key/value cache but still sequential. Jet
-#   inverts in one parallel pass: sampling 64 digits is several times faster.
+#   inverts in one parallel pass: sampling 64 digits takes less time (the tables above).
 # - In jetbook the same class embedding and label dropout make Jet or TarFlow class-conditional
 #   (for Jet an extension: the Jet paper's models are unconditional); guidance mixes conditional
 #   and unconditional predictions at every step; Bayes' rule makes the conditional flow a
@@ -469,3 +518,4 @@ plt.show()
 # - Training on noisy images and taking one step along $\sigma^2 \nabla \log p$ after
 #   sampling is for sample quality; the bits/dim are then of the noisy data, so likelihood
 #   comparisons stay with uniform dequantization.
+# - Next: **10 transfer**, pretraining on many images and fine-tuning on a few.

@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 10 · Transfer: pretrain on many images, fine-tune on few
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/10_transfer.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/10_transfer.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/jetbook/jetbook/blob/main/notebooks/student/10_transfer.ipynb) [![Open In Kaggle](https://kaggle.com/static/images/open-in-kaggle.svg)](https://kaggle.com/kernels/welcome?src=https://github.com/jetbook/jetbook/blob/main/notebooks/student/10_transfer.ipynb)
 #
 # The second headline of the [Jet paper](https://arxiv.org/abs/2412.15129) (§3.1, Figure 3,
 # Table 1), at the scale of a CPU.
@@ -205,8 +205,16 @@ if not jb.quick_mode():       # the claim, on this one seed (the committed study
 #
 # Write `overfitting_gap(records)`: from the records a training run logs (the `callback`
 # above receives each one: `step`, `train_bpd`, and at every evaluation also `test_bpd` and
-# `train_eval_bpd`), return `(step, test_bpd - train_eval_bpd)` for every record that holds
-# an evaluation, in order. Then look at it for both arms.
+# `train_eval_bpd`), return a list of `(step, test_bpd - train_eval_bpd)`, one pair for every
+# record that holds an evaluation, in the order logged. Use `train_eval_bpd`, not `train_bpd`:
+# the first scores the training images with the same fixed noise as the test images, the
+# second is the loss of the last training batch and does not compare.
+#
+# The check makes a log of its own (a record every 5 steps, an evaluation every 20) and
+# computes the gaps independently; grading adds other logs (an evaluation at the first record,
+# extra keys, no evaluation at all, a single record) and checks that the gap rises with the
+# test bits/dim and falls with the training-image bits/dim. Once yours passes, the check cell
+# prints it for both arms.
 
 # %%
 def overfitting_gap(records):
@@ -218,9 +226,10 @@ def overfitting_gap(records):
     return [(r["step"], r["test_bpd"] - r["train_eval_bpd"]) for r in records if "test_bpd" in r]
 
 # %%
-jb.exercises.check_overfitting_gap(overfitting_gap)
-for arm in transfer.ARMS:
-    print(f"{arm:28s}", ", ".join(f"{step}: {gap:+.3f}" for step, gap in overfitting_gap(curves[arm])))
+if jb.exercises.check_overfitting_gap(overfitting_gap):      # only once yours passes
+    for arm in transfer.ARMS:
+        print(f"{arm:28s}", ", ".join(f"{step}: {gap:+.3f}"
+                                      for step, gap in overfitting_gap(curves[arm])))
 
 # %% [markdown]
 # ## Three seeds, committed

@@ -270,6 +270,23 @@ class Jet(nnx.Module):
         """(N+1, B, H, W, C): the input, then the image after each coupling (for figures)."""
         return dispatch(self, x, "x", "path", labels)
 
+    def coupling(self, i: int, inverse: bool = False):
+        """Step i of the flow (its coupling, after its ActNorm and dense layer when the config
+        has them) as a function of tokens (B, K, P) -> (tokens, logdet (B,)); with `inverse`
+        the inverse of that step, whose logdet is log|det| of the inverse map. `model(x)` is
+        patchify, steps 0..N-1 with their logdets summed, unpatchify; `model.inverse(z)` runs
+        the inverse steps N-1..0. Eager and unconditional: for teaching and tests."""
+        if not 0 <= i < self.config.num_couplings or self.config.num_classes:
+            raise ValueError(f"coupling({i}): needs 0 <= i < {self.config.num_couplings} and an "
+                             "unconditional Jet")
+        spatial, index = self._layer_table()
+        encoder_graph, encoder_states = nnx.split(self.encoders)
+        encoder = nnx.merge(encoder_graph, jax.tree.map(lambda a: a[i], encoder_states))
+        pre = jax.tree.map(lambda a: a[i], self._pre_params())
+        couple = lambda t: self._coupling(bool(spatial[i]), t, encoder, int(index[i]), i,
+                                          inverse, None, None)
+        return lambda tokens: self._step(tokens, pre, couple, inverse, False)[:2]
+
     def initialize_actnorm(self, x, labels=None) -> None:
         """Glow's data-dependent initialisation: set every ActNorm so that the batch `x`
         (model space) leaves it with zero mean and unit variance per patch feature, each layer

@@ -13,7 +13,7 @@ import pytest
 
 import jetbook as jb
 from jetbook.teaching import course, student
-from jetbook.teaching.exercises import EXERCISES, ExerciseError, Unanswered, out_of_reach
+from jetbook.teaching.exercises import EXERCISES, ExerciseError, out_of_reach
 
 ROOT = pathlib.Path(__file__).parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -54,6 +54,21 @@ def test_each_exercise_has_a_stub_a_solution_and_a_check_cell_in_that_order():
         assert stubs[0] < solution[0] < checks[0], key
         check_source = cells[checks[0]].source
         assert f"check_{key}({ex.answer}" in check_source.replace(" ", ""), key
+
+
+def test_grading_reads_the_answer_the_learner_wrote():
+    """Grading runs the tests after the whole notebook: no later cell may rebind an exercise's
+    answer, or the context it is checked against after its check cell."""
+    for key, ex in EXERCISES.items():
+        cells = [c for c in jupytext.read(NOTEBOOKS / f"{ex.notebook}.py").cells
+                 if c.cell_type == "code"]
+        check = next(i for i, c in enumerate(cells) if f"check_{key}(" in c.source)
+        binders = [i for i, c in enumerate(cells) if ex.answer in course._names_defined(c.source)]
+        assert len(binders) == 2 and binders[-1] < check, \
+            f"{key}: {ex.answer!r} is bound in code cells {binders}, not only by stub and solution"
+        for name in ex.context:
+            later = [i for i, c in enumerate(cells) if i > check and name in course._names_defined(c.source)]
+            assert not later, f"{key}: context {name!r} is rebound after its check, in cells {later}"
 
 
 def test_counting_solution_lines_skips_blanks_comments_and_docstrings():

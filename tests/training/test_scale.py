@@ -189,28 +189,6 @@ def test_bfloat16_first_moment_keeps_float32_parameters_and_close_losses():
     np.testing.assert_allclose(losses["bfloat16"], losses["float32"], rtol=1e-3)
 
 
-def _largest_dim_unchecked(shape, n):          # forgets that n must divide the dimension
-    dim = int(np.argmax(shape))
-    return jax.sharding.PartitionSpec(*([None] * dim), "fsdp") if n > 1 else jax.sharding.PartitionSpec()
-
-
-@pytest.mark.parametrize("wrong", [
-    lambda shape, n: jax.sharding.PartitionSpec("fsdp") if n > 1 and shape[0] % n == 0
-    else jax.sharding.PartitionSpec(),                                    # always the first axis
-    lambda shape, n: jax.sharding.PartitionSpec(*([None] * (len(shape) - 1)), "fsdp")
-    if n > 1 and shape[-1] % n == 0 else jax.sharding.PartitionSpec(),    # always the last axis
-    _largest_dim_unchecked,
-    lambda shape, n: None,
-])
-def test_fsdp_spec_exercise_rejects_plausible_wrong_answers(wrong):
-    with pytest.raises(jb.exercises.ExerciseError):
-        jb.exercises.check_fsdp_spec(wrong)
-
-
-def test_fsdp_spec_exercise_accepts_the_library_and_the_notebook_solution():
-    jb.exercises.check_fsdp_spec(fsdp_spec)
-
-
 def test_a_layout_failure_leaves_an_intact_checkpoint_in_place(tmp_path, monkeypatch):
     from jetbook.training import checkpoints
     cfg = jb.JetConfig(image_shape=(8, 8, 1), patch_size=2, num_couplings=2, vit_depth=1,
