@@ -14,9 +14,7 @@ declared once, in `build_parser`, here, the only module that parses arguments.
     jetbook compare --steps 200 --out benchmarks/jet_vs_tarflow_digits.json
     jetbook transfer --seeds 3                      # pretrain, fine-tune vs from scratch
     jetbook ship export RUN_DIR --name digits       # maintainers: the shipped models
-    jetbook course list                             # instructors: the graded exercises (JSON)
-    jetbook course release OUT                      # student copies and otter autograders
-    jetbook course grade NOTEBOOK --autograder OUT/autograder   # one submission's score (JSON)
+    jetbook course release OUT                      # instructors: student copies, autograders
 """
 from __future__ import annotations
 
@@ -358,8 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("notebook", metavar="NOTEBOOK")
     gr.add_argument("--autograder", help="OUT/autograder of a release, or one of its zips "
                     "(default: built from this jetbook)")
-    gu = course.add_parser("guide", help="rewrite the generated exercise and time tables of "
-                           "the instructor's guide")
+    gu = course.add_parser("guide", help="rewrite the guide's generated tables (exercises, times)")
     gu.add_argument("--markdown", default="INSTRUCTORS.md", metavar="FILE")
     gu.add_argument("--notebooks", **notebooks)
     return parser

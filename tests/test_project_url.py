@@ -23,7 +23,8 @@ LINKS = {   # kind -> pattern: group 1 the owner/name, then the branch and a pat
     "pip": re.compile(r"git\+https://github\.com/" + REPO + r"""(?:\.git)?(?=["'@\s)\\]|$)"""),
 }
 SETUP_CELL = ROOT / "jetbook" / "teaching" / "setup_cell.py"    # the setup cell's one source
-SOURCES = sorted([ROOT / "README.md", SETUP_CELL, *(ROOT / "notebooks").glob("*.py"),
+SOURCES = sorted([ROOT / "README.md", ROOT / "INSTRUCTORS.md", SETUP_CELL,
+                  *(ROOT / "notebooks" / "student").glob("*.ipynb"), *(ROOT / "notebooks").glob("*.py"),
                   *(ROOT / "notebooks").glob("*.ipynb"), *(ROOT / "binder").iterdir()])
 
 
@@ -63,18 +64,19 @@ def test_every_badge_and_setup_cell_points_at_the_project(source):
             f"{source.name}: links not found"
 
 
-def test_each_notebook_links_its_own_pages_and_installs_from_the_project():
+def test_each_notebook_links_its_own_student_copy_and_installs_from_the_project():
+    """The badges a learner follows open the student copy (notebooks/student/, no solutions)."""
     repo = project_repo()
     install = f'"jetbook @ git+https://github.com/{repo}"'      # the setup cell's default target
     from jetbook.teaching.setup_cell import CELL
     assert install in CELL, "setup_cell.CELL installs elsewhere"
     for source in sorted((ROOT / "notebooks").glob("*.py")):
         text = source.read_text()
-        page = f"github/{repo}/blob/main/notebooks/{source.stem}.ipynb"
+        page = f"github/{repo}/blob/main/notebooks/student/{source.stem}.ipynb"
         own = {"Colab": f"colab.research.google.com/{page}",
                "Kaggle": f"kaggle.com/kernels/welcome?src=https://github.com/{page[len('github/'):]}"}
         for kind, link in own.items():
-            assert link in text, f"{source.name}: no {kind} badge for its own notebook ({link})"
+            assert link in text, f"{source.name}: no {kind} badge for its student copy ({link})"
         assert install in text, f"{source.name}: setup cell installs elsewhere"
 
 

@@ -97,10 +97,13 @@ def list_exercises(notebooks=NOTEBOOKS) -> list[dict]:
         path = folder / f"{ex.notebook}.ipynb"
         if ex.notebook not in cache:
             cache[ex.notebook] = nbformat.read(path, as_version=4)
-        out.append({"notebook": ex.notebook, "name": ex.key, "answer": ex.answer, "kind": ex.kind,
+        cells = cache[ex.notebook].cells
+        position = next((i for i, c in enumerate(cells) if f"check_{ex.key}(" in c.source), len(cells))
+        out.append({"_position": (ex.notebook, position), "notebook": ex.notebook, "name": ex.key, "answer": ex.answer, "kind": ex.kind,
                     "points": ex.points, "public_points": ex.public_points,
                     "hidden_points": ex.hidden_points, "asks": ex.asks,
                     "solution_lines": count_code_lines(solution_source(cache[ex.notebook], ex.answer))})
+    out.sort(key=lambda record: record.pop("_position"))      # in the order a learner meets them
     return out
 
 

@@ -170,4 +170,6 @@ def test_course_list_prints_json(capsys):
     from jetbook import cli
     cli.main(["course", "list"])
     listed = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in listed] == list(EXERCISES)
+    assert sorted(r["name"] for r in listed) == sorted(EXERCISES)
+    notebook_order = [r["notebook"] for r in listed]
+    assert notebook_order == sorted(notebook_order)

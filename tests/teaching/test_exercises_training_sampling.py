@@ -13,7 +13,7 @@ import pytest
 from flax import nnx
 
 import jetbook as jb
-from jetbook.teaching.exercises import EXERCISES, ExerciseError, training
+from jetbook.teaching.exercises import EXERCISES, ExerciseError, training_step
 from tests.teaching.exercise_support import passes, rejected, solution, unanswered
 
 
@@ -213,7 +213,7 @@ def test_train_step_hidden_jet_training_rejects_a_step_that_does_not_learn():
     """The tiny-Jet part of the hidden tests on its own: eight steps up the gradient raise
     the held-out bits/dim instead of lowering it."""
     with pytest.raises(ExerciseError) as caught:
-        training._jet_lowers_heldout_bpd(_step(ascent=True))
+        training_step._jet_lowers_heldout_bpd(_step(ascent=True))
     _says(str(caught.value), "tiny Jet", "must lower it")
 
 

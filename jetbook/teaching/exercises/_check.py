@@ -21,3 +21,18 @@ def expect_close(name: str, answer, expected, hint: str, *, atol=1e-4, rtol=1e-4
     if not np.allclose(answer, expected, atol=atol, rtol=rtol):
         err = np.max(np.abs(answer - expected))
         raise ExerciseError(f"{name}: not quite (max error {err:.3g}). {hint}")
+
+
+def call_answer(what: str, fn, *args, hint: str = ""):
+    """fn(*args) for the learner's `fn`: their own exception becomes an ExerciseError that says
+    which call (`what`) raised it, with the hint; NotImplementedError (unanswered) and
+    ExerciseError (the library out of reach) pass through."""
+    if not callable(fn):
+        raise ExerciseError(f"{what}: expected a function, got {type(fn).__name__}; write it in "
+                            "the cell above, then run that cell.")
+    try:
+        return fn(*args)
+    except (ExerciseError, NotImplementedError):
+        raise
+    except Exception as e:          # the learner's bug: say which call raised it
+        raise ExerciseError(f"{what} raised {type(e).__name__}: {e}. {hint}".rstrip()) from e

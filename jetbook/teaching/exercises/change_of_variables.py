@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jetbook.teaching import toys
-from jetbook.teaching.exercises._check import ExerciseError, expect_close
+from jetbook.teaching.exercises._check import ExerciseError, call_answer, expect_close
 from jetbook.teaching.exercises._exercise import exercise
 
 LOG_2PI = math.log(2 * math.pi)
@@ -124,13 +124,7 @@ def _evaluate(fn, f, y, what: str) -> np.ndarray:
     if not callable(fn):
         raise ExerciseError(f"expected a function fn(f, y), got {type(fn).__name__}.")
     y = jnp.asarray(y, jnp.float32)
-    try:
-        got = fn(f, y)
-    except (ExerciseError, NotImplementedError):
-        raise
-    except Exception as e:       # the learner's bug: say where it failed
-        raise ExerciseError(f"pushed-forward log-density raised {type(e).__name__}: {e} "
-                            f"({what}). {HINT}") from e
+    got = call_answer(f"pushed-forward log-density ({what})", fn, f, y, hint=HINT)
     try:
         got = np.asarray(got, np.float64)
     except (TypeError, ValueError):

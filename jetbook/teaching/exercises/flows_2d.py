@@ -15,7 +15,7 @@ from flax import nnx
 
 from jetbook.teaching import toys
 from jetbook.teaching.brute_force import brute_force_logdet
-from jetbook.teaching.exercises._check import ExerciseError, expect_close
+from jetbook.teaching.exercises._check import ExerciseError, call_answer, expect_close
 from jetbook.teaching.exercises._exercise import exercise
 
 POINT = (1.0, -1.0)
@@ -96,13 +96,8 @@ def _points(batch, seed):
 
 
 def _answer(jitted, flow, x, what):
-    try:
-        got = jitted(flow, jnp.asarray(x))
-    except (ExerciseError, NotImplementedError):
-        raise
-    except Exception as e:          # the learner's bug: say where
-        raise ExerciseError(f"stacked_log_prob raised {type(e).__name__}: {e} on {what} "
-                            f"{TRACE_HINT}. {HINT}") from e
+    got = call_answer(f"stacked_log_prob on {what}", jitted, flow, jnp.asarray(x),
+                      hint=f"{TRACE_HINT}. {HINT}")
     got = np.asarray(got, np.float64)
     if got.shape == (len(x), 2):
         raise ExerciseError(f"stacked_log_prob on {what}: got shape {got.shape}, expected "

@@ -4,7 +4,7 @@ import math
 import numpy as np
 from jax.sharding import PartitionSpec
 
-from jetbook.teaching.exercises._check import ExerciseError, expect_close
+from jetbook.teaching.exercises._check import ExerciseError, call_answer, expect_close
 from jetbook.teaching.exercises._exercise import exercise
 
 FSDP_HINT = ("The rule: among the dimensions that fsdp_size divides, shard the largest (the first "
@@ -24,12 +24,7 @@ def _judge(fn, shape: tuple, fsdp_size: int) -> None:
     """Raise ExerciseError unless fn(shape, fsdp_size) follows the rule; the message names the
     property it breaks."""
     where = f"fsdp_spec({shape}, {fsdp_size})"
-    try:
-        spec = fn(shape, fsdp_size)
-    except (ExerciseError, NotImplementedError):
-        raise
-    except Exception as e:       # the learner's bug: say on which case
-        raise ExerciseError(f"{where} raised {type(e).__name__}: {e}. {FSDP_HINT}") from e
+    spec = call_answer(where, fn, shape, fsdp_size, hint=FSDP_HINT)
     if not isinstance(spec, PartitionSpec):
         raise ExerciseError(f"{where} returned {spec!r} ({type(spec).__name__}): return a "
                             f"jax.sharding.PartitionSpec. {FSDP_HINT}")

@@ -19,7 +19,7 @@ from jetbook.flows.config import JetConfig
 from jetbook.flows.jet import Jet
 from jetbook.flows.patches import patchify, unpatchify
 from jetbook.teaching.brute_force import brute_force_logdet
-from jetbook.teaching.exercises._check import ExerciseError, expect_close
+from jetbook.teaching.exercises._check import ExerciseError, call_answer, expect_close
 from jetbook.teaching.exercises._exercise import exercise
 
 
@@ -307,13 +307,8 @@ HINT = ("Per example: nats = 0.5 * sum(z**2 + log(2 pi)) - logdet + D * log(leve
 
 def _agree(fn, cases):
     for i, (z, logdet, levels) in enumerate(cases):
-        try:
-            got = np.asarray(fn(z, logdet, levels))
-        except (ExerciseError, NotImplementedError):
-            raise
-        except Exception as e:      # the learner's bug: say which case it failed on
-            raise ExerciseError(f"bits per dimension raised {type(e).__name__}: {e} on case {i} "
-                                f"(z of shape {z.shape}, levels {levels}). {HINT}") from e
+        got = np.asarray(call_answer(f"bits per dimension on case {i} (z of shape {z.shape}, "
+                                     f"levels {levels})", fn, z, logdet, levels, hint=HINT))
         expect_close(f"bits per dimension (case {i}: z {z.shape}, levels {levels})", got,
                      _formula(z, logdet, levels), HINT, atol=1e-4, rtol=1e-5)
 

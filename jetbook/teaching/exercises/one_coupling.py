@@ -14,7 +14,7 @@ import numpy as np
 from flax import nnx
 
 from jetbook.teaching.brute_force import brute_force_logdet
-from jetbook.teaching.exercises._check import ExerciseError, expect_close
+from jetbook.teaching.exercises._check import ExerciseError, call_answer, expect_close
 from jetbook.teaching.exercises._exercise import exercise
 
 SCALE_LOGITS = (0.0, 2.0, -1.0)
@@ -83,13 +83,7 @@ INVERSE_LOGDET_HINT = ("inverse's logdet_inv is log|det dx/dy| = -logdet of the 
 
 
 def _call(what: str, fn, *args):
-    """fn(*args), with the learner's exception turned into a hint that says where it happened."""
-    try:
-        return fn(*args)
-    except (ExerciseError, NotImplementedError):
-        raise
-    except Exception as e:          # the learner's bug: say which call raised it
-        raise ExerciseError(f"{what} raised {type(e).__name__}: {e}. {SIGNATURE}") from e
+    return call_answer(what, fn, *args, hint=SIGNATURE)
 
 
 # Compiled once per class and shape (the weights are arguments, so moving them does not

@@ -9,7 +9,7 @@ transpose merges the halves back.
 """
 import numpy as np
 
-from jetbook.teaching.exercises._check import ExerciseError
+from jetbook.teaching.exercises._check import ExerciseError, call_answer
 from jetbook.teaching.exercises._exercise import exercise
 
 BASE_KINDS = ("checkerboard", "rows", "cols")
@@ -17,13 +17,7 @@ KINDS = BASE_KINDS + tuple(f"{kind}-inv" for kind in BASE_KINDS)
 
 
 def _call(what: str, fn, *args):
-    """fn(*args), the learner's exception turned into a message that says which call raised."""
-    try:
-        return fn(*args)
-    except (ExerciseError, NotImplementedError):
-        raise
-    except Exception as e:          # the learner's bug: say which call raised it
-        raise ExerciseError(f"{what} raised {type(e).__name__}: {e}") from e
+    return call_answer(what, fn, *args)
 
 
 # ----------------------------------------------------------------------- the x1 mask

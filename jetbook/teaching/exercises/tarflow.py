@@ -18,7 +18,7 @@ from jetbook.flows.config import TarFlowConfig
 from jetbook.flows.tarflow import TarFlow
 from jetbook.flows.vit import run_conditioner
 from jetbook.teaching.brute_force import brute_force_logdet, randomize_params
-from jetbook.teaching.exercises._check import ExerciseError, expect_close
+from jetbook.teaching.exercises._check import ExerciseError, call_answer, expect_close
 from jetbook.teaching.exercises._exercise import exercise
 
 LIBRARY_SHIFT = ("jetbook.flows.tarflow.shift_params",)
@@ -100,13 +100,8 @@ SHIFT_HINT = ("Patch i may only use what patches < i predicted: position i takes
 
 
 def _call_shift(fn, out):
-    try:
-        result = fn(out)
-    except (ExerciseError, NotImplementedError):
-        raise
-    except Exception as e:          # the learner's bug: say on what input
-        raise ExerciseError(f"shift_params raised {type(e).__name__}: {e} on outputs of shape "
-                            f"{tuple(out.shape)}. {SHIFT_HINT}") from e
+    result = call_answer(f"shift_params on outputs of shape {tuple(out.shape)}", fn, out,
+                         hint=SHIFT_HINT)
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise ExerciseError(f"shift_params: return the pair (a, b), got {type(result).__name__}")
     b, k, two_p = out.shape
@@ -196,13 +191,8 @@ LOGDET_HINT = ("The log-det of the inverse is log|det dx/dz| = +sum of a over ev
 
 
 def _call_inverse(fn, params, z, where):
-    try:
-        result = fn(params, jnp.asarray(z))
-    except (ExerciseError, NotImplementedError):
-        raise
-    except Exception as e:          # the learner's bug: say on what input
-        raise ExerciseError(f"block_inverse raised {type(e).__name__}: {e} on z of shape "
-                            f"{tuple(np.shape(z))} ({where}). {INVERSE_HINT}") from e
+    result = call_answer(f"block_inverse on z of shape {tuple(np.shape(z))} ({where})", fn,
+                         params, jnp.asarray(z), hint=INVERSE_HINT)
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise ExerciseError(f"block_inverse: return the pair (x, logdet), got "
                             f"{type(result).__name__}")

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jetbook.teaching.brute_force import brute_force_logdet
-from jetbook.teaching.exercises._check import ExerciseError, expect_close
+from jetbook.teaching.exercises._check import ExerciseError, call_answer, expect_close
 from jetbook.teaching.exercises._exercise import exercise
 
 HINT = ("ActNorm computes y = (x + bias) * exp(log_scale) with bias and log_scale of shape (P,), "
@@ -26,13 +26,7 @@ def _data(shape, seed: int):
 
 
 def _call(what: str, fn, *args):
-    """fn(*args), turning the learner's exceptions into a message that says where."""
-    try:
-        return fn(*args)
-    except (ExerciseError, NotImplementedError):
-        raise
-    except Exception as e:
-        raise ExerciseError(f"ActNorm: {what} raised {type(e).__name__}: {e}. {HINT}") from e
+    return call_answer(f"ActNorm: {what}", fn, *args, hint=HINT)
 
 
 def _pair(what: str, out, shape) -> tuple:
