@@ -36,3 +36,20 @@ def call_answer(what: str, fn, *args, hint: str = ""):
         raise
     except Exception as e:          # the learner's bug: say which call raised it
         raise ExerciseError(f"{what} raised {type(e).__name__}: {e}. {hint}".rstrip()) from e
+
+
+def expect_number(name: str, answer, expected: float, hint: str, slips=(), *, atol=1e-4,
+                  rtol=1e-4, slip_rtol=None) -> None:
+    """A number exercise: raise ExerciseError unless `answer` is close to `expected`. `slips` are
+    (value, what it means) pairs for plausible wrong answers; an answer close to one of them
+    (within `slip_rtol`, by default the same tolerances) gets that explanation before the hint."""
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        value = None
+    if value is not None:
+        for wrong, says in slips:
+            if np.isclose(value, wrong, rtol=rtol if slip_rtol is None else slip_rtol, atol=atol):
+                hint = f"{says} {hint}"
+                break
+    expect_close(name, answer, expected, hint, atol=atol, rtol=rtol)

@@ -1,10 +1,8 @@
 """Exercises of notebook 07 (Jet at scale)."""
-import math
-
 import numpy as np
 from jax.sharding import PartitionSpec
 
-from jetbook.teaching.exercises._check import ExerciseError, call_answer, expect_close
+from jetbook.teaching.exercises._check import ExerciseError, call_answer, expect_number
 from jetbook.teaching.exercises._exercise import exercise
 
 FSDP_HINT = ("The rule: among the dimensions that fsdp_size divides, shard the largest (the first "
@@ -118,19 +116,13 @@ def _(fn) -> None:
 def check_steps_for_epochs(answer, epochs: float, num_examples: int, batch_size: int) -> None:
     """Optimizer steps for `epochs` passes over `num_examples` images at a global `batch_size`."""
     expected = epochs * num_examples / batch_size
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        value = None
-    if value is not None and batch_size > 1 and math.isclose(value, epochs * num_examples, rel_tol=1e-3):
-        hint = f"That counts images, not steps: each step consumes a batch of {batch_size}."
-    elif value is not None and math.isclose(value, num_examples / batch_size, rel_tol=1e-3):
-        hint = f"That is one epoch; the run makes {epochs:g} of them."
-    else:
-        hint = ("One epoch is one pass over the data set, num_examples / batch_size steps; "
-                "multiply by the number of epochs.")
+    slips = ((epochs * num_examples, "That counts images, not steps: each step consumes a batch "
+              f"of {batch_size}."),
+             (num_examples / batch_size, f"That is one epoch; the run makes {epochs:g} of them."))
     # rounding up or down to whole steps is fine
-    expect_close("steps for epochs", answer, expected, hint, atol=1.0, rtol=0)
+    expect_number("steps for epochs", answer, expected, "One epoch is one pass over the data "
+                  "set, num_examples / batch_size steps; multiply by the number of epochs.",
+                  slips[1:] if batch_size == 1 else slips, atol=1.0, rtol=0, slip_rtol=1e-3)
 
 
 check_steps_for_epochs.hidden_tests(check_steps_for_epochs.public)

@@ -8,7 +8,6 @@ couplings then the last ones make the whole flow, and the inverse gives x back w
 log-det.
 """
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +18,7 @@ from jetbook.flows.config import JetConfig
 from jetbook.flows.jet import Jet
 from jetbook.flows.patches import patchify, unpatchify
 from jetbook.teaching.brute_force import brute_force_logdet
-from jetbook.teaching.exercises._check import ExerciseError, call_answer, expect_close
+from jetbook.teaching.exercises._check import ExerciseError, call_answer, expect_close, expect_number
 from jetbook.teaching.exercises._exercise import exercise
 
 
@@ -50,23 +49,12 @@ _BLOCK_SLIPS = (
 )
 
 
-def _is_number(answer, value) -> bool:
-    try:
-        return math.isclose(float(answer), value, rel_tol=0, abs_tol=0.5)
-    except (TypeError, ValueError):
-        return False
-
-
 @exercise("block_params", notebook="05_the_jet_model", answer="my_block_params", points=1,
           kind="number", asks="the trainable parameters of one encoder block, width 64, MLP 256")
 def check_block_params(answer) -> None:
     """The trainable numbers of one pre-LN encoder block of width 64 with an MLP of width 256."""
-    hint = BLOCK_HINT
-    for value, slip in _BLOCK_SLIPS:
-        if _is_number(answer, value):
-            hint = f"{slip} {BLOCK_HINT}"
-    expect_close("parameters of one encoder block", answer,
-                 _block_params(BLOCK_WIDTH, BLOCK_MLP), hint, atol=0.5, rtol=0)
+    expect_number("parameters of one encoder block", answer,
+                  _block_params(BLOCK_WIDTH, BLOCK_MLP), BLOCK_HINT, _BLOCK_SLIPS, atol=0.5, rtol=0)
 
 
 check_block_params.hidden_tests(check_block_params.public)

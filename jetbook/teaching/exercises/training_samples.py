@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jetbook.teaching.exercises._check import ExerciseError, call_answer, expect_close
+from jetbook.teaching.exercises._check import ExerciseError, call_answer, expect_close, expect_number
 from jetbook.teaching.exercises._exercise import exercise
 from jetbook.teaching.exercises.training_step import tiny_jet
 
@@ -28,21 +28,13 @@ def check_bits_per_image(answer, bpd: float, model_config) -> None:
     """Average code length of one whole image, in bits, for a model scoring `bpd` bits/dim."""
     dims = math.prod(model_config.image_shape)
     expected = bpd * dims
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        value = None
-    if value is not None and math.isclose(value, bpd, rel_tol=1e-3):
-        hint = f"That is the cost of one dimension; an image has {dims} of them."
-    elif value is not None and math.isclose(value, expected * math.log(2), rel_tol=1e-3):
-        hint = ("That looks like nats; bits per dimension is already in bits, no log "
-                "conversion needed.")
-    elif value is not None and math.isclose(value, expected / 8, rel_tol=1e-3):
-        hint = "That is bytes; the question asks for bits."
-    else:
-        hint = (f"Bits per dimension times the number of dimensions H*W*C = {dims} "
-                f"gives the bits for one image.")
-    expect_close("bits per image", answer, expected, hint, atol=0.05, rtol=1e-3)
+    slips = ((bpd, f"That is the cost of one dimension; an image has {dims} of them."),
+             (expected * math.log(2), "That looks like nats; bits per dimension is already in "
+              "bits, no log conversion needed."),
+             (expected / 8, "That is bytes; the question asks for bits."))
+    expect_number("bits per image", answer, expected, f"Bits per dimension times the number of "
+                  f"dimensions H*W*C = {dims} gives the bits for one image.", slips,
+                  atol=0.05, rtol=1e-3)
 
 
 check_bits_per_image.hidden_tests(check_bits_per_image.public)
