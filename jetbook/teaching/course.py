@@ -9,7 +9,9 @@ notebook in a fresh kernel and runs the tests in its globals.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
+import os
 import pathlib
 import re
 import tempfile
@@ -200,7 +202,8 @@ def grade(notebook, autograder=None) -> dict:
                            no_config=True, no_requirements=True, no_environment=True)
         if not zip_path.is_file():
             raise ValueError(f"autograder: no {zip_path}; run `jetbook course release OUT` first")
-        results = grade_submission(str(path.resolve()), str(zip_path.resolve()), quiet=True)
+        with _private_temp_folder(work):
+            results = grade_submission(str(path.resolve()), str(zip_path.resolve()), quiet=True)
     if results.catastrophic_error is not None:
         raise RuntimeError(f"otter could not grade {path}: {results.catastrophic_error}")
     exercises = {name: {"score": float(results.get_score(name)),
@@ -208,6 +211,25 @@ def grade(notebook, autograder=None) -> dict:
                  for name in results.test_files}
     return {"notebook": str(path), "score": float(results.total), "max": float(results.possible),
             "exercises": exercises, "errors": error_cells(results.notebook)}
+
+
+@contextlib.contextmanager
+def _private_temp_folder(folder):
+    """The graded kernel's temp folder is `folder`: the notebooks keep their runs in the temp
+    folder (`jb.fresh_run_folder`), and two submissions of one notebook graded at the same time
+    must not empty each other's. Compiled programs stay shared (the cache folder is kept)."""
+    from jetbook.compilation_cache import ENV, default_folder
+    saved = {name: os.environ.get(name) for name in ("TMPDIR", ENV)}
+    os.environ.setdefault(ENV, str(default_folder()))
+    os.environ["TMPDIR"] = str(folder)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def error_cells(executed: "nbformat.NotebookNode") -> list[str]:

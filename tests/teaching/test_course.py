@@ -173,3 +173,19 @@ def test_course_list_prints_json(capsys):
     assert sorted(r["name"] for r in listed) == sorted(EXERCISES)
     notebook_order = [r["notebook"] for r in listed]
     assert notebook_order == sorted(notebook_order)
+
+
+def test_a_graded_kernel_keeps_its_runs_apart_but_shares_compiled_programs(tmp_path, monkeypatch):
+    """Two submissions of one notebook graded at once must not empty each other's run folder
+    (jb.fresh_run_folder lives in the temp folder); the compilation cache stays the shared one."""
+    import os
+    import subprocess
+    from jetbook.compilation_cache import ENV, default_folder
+    monkeypatch.delenv(ENV, raising=False)
+    shared = str(default_folder())
+    probe = "import jetbook as jb, os; print(jb.fresh_run_folder('x').parent, os.environ['%s'])" % ENV
+    with course._private_temp_folder(tmp_path):
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert out == [str(tmp_path), shared]
+    assert ENV not in os.environ and os.environ.get("TMPDIR") != str(tmp_path)
