@@ -132,15 +132,20 @@ def test_the_first_waves_python_m_commands_still_run():
     assert out.returncode == 2 and "unknown preset 'nope'" in out.stderr
 
 
-def test_course_release_writes_student_copies_without_solutions(tmp_path):
+def test_course_release_names_bad_input_then_the_extra_it_needs(tmp_path, monkeypatch, capsys):
+    """A missing notebooks folder is named first; without otter-grader the command says which
+    extra to install (the release itself runs in .ci/grade_course.py, where otter is)."""
     import nbformat
+    with pytest.raises(SystemExit) as bad:
+        cli.main(["course", "release", str(tmp_path / "out"), "--notebooks", str(tmp_path / "none")])
+    assert bad.value.code == 2 and "notebooks must be a folder" in capsys.readouterr().err
     notebooks = tmp_path / "nb"
     notebooks.mkdir()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
-                                         nbformat.v4.new_code_cell("x = 2", metadata={"tags": ["solution"]})])
-    nbformat.write(nb, notebooks / "a.ipynb")
-    result = cli.run(["course", "release", str(tmp_path / "out"), "--notebooks", str(notebooks)])
-    copy = nbformat.read(tmp_path / "out" / "student" / "a.ipynb", as_version=4)
-    assert [c.source for c in copy.cells] == ["x = 1"] and len(result["student"]) == 1
+    nbformat.write(nbformat.v4.new_notebook(), notebooks / "a.ipynb")
+    monkeypatch.setitem(sys.modules, "otter", None)
+    with pytest.raises(SystemExit) as missing:
+        cli.main(["course", "release", str(tmp_path / "out"), "--notebooks", str(notebooks)])
+    assert missing.value.code == 2 and 'pip install "jetbook[course]"' in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        cli.main(["course", "release", str(tmp_path / "out"), "--notebooks", str(tmp_path / "none")])
+        cli.main(["course", "grade", str(tmp_path / "missing.ipynb")])
+    assert "must be an .ipynb file" in capsys.readouterr().err

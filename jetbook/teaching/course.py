@@ -162,9 +162,9 @@ def write_test_files(notebook: str, folder) -> list[pathlib.Path]:
 def release(out, notebooks=NOTEBOOKS) -> dict:
     """OUT/student/*.ipynb (no solutions, no hidden tests) and OUT/autograder/NAME.zip, one
     otter autograder per notebook with exercises."""
+    folder, out = _notebook_dir(notebooks), pathlib.Path(out)
     _require_otter()
     from otter.generate import main as otter_generate
-    folder, out = _notebook_dir(notebooks), pathlib.Path(out)
     students = write_student_copies(folder, out / "student")
     graders = []
     (out / "autograder").mkdir(parents=True, exist_ok=True)
@@ -181,8 +181,6 @@ def release(out, notebooks=NOTEBOOKS) -> dict:
 def grade(notebook, autograder=None) -> dict:
     """Grade one notebook with otter: {'notebook', 'score', 'max', 'exercises': {name: {score,
     max}}}. `autograder` is a released zip or folder of zips; by default one is made here."""
-    _require_otter()
-    from otter.api import grade_submission
     path = pathlib.Path(notebook)
     if path.suffix != ".ipynb" or not path.is_file():
         raise ValueError(f"notebook must be an .ipynb file, got {notebook}")
@@ -190,6 +188,8 @@ def grade(notebook, autograder=None) -> dict:
     if stem not in {ex.notebook for ex in _exercises().values()}:
         raise ValueError(f"{path.name} has no exercises: the course's notebooks are "
                          f"{sorted({ex.notebook for ex in _exercises().values()})}")
+    _require_otter()
+    from otter.api import grade_submission
     with tempfile.TemporaryDirectory() as work:
         zip_path = pathlib.Path(autograder) if autograder else None
         if zip_path is not None and zip_path.is_dir():

@@ -189,3 +189,16 @@ def test_a_graded_kernel_keeps_its_runs_apart_but_shares_compiled_programs(tmp_p
                              check=True).stdout.split()
     assert out == [str(tmp_path), shared]
     assert ENV not in os.environ and os.environ.get("TMPDIR") != str(tmp_path)
+
+
+def test_student_copies_drop_exactly_the_solution_cells(tmp_path):
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = None  # your answer"),
+        nbformat.v4.new_code_cell("x = 2", metadata={"tags": ["solution"]}),
+        nbformat.v4.new_code_cell("check(x)", metadata={"tags": ["other"]})])
+    nbformat.write(notebook, tmp_path / "a.ipynb")
+    (copy,) = student.write_student_copies(tmp_path, tmp_path / "out")
+    assert [c.source for c in nbformat.read(copy, as_version=4).cells] == ["x = None  # your answer",
+                                                                           "check(x)"]
+    with pytest.raises(ValueError, match="folder"):
+        student.write_student_copies(tmp_path / "none", tmp_path / "out")
