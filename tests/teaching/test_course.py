@@ -33,6 +33,42 @@ def test_every_notebook_has_exercises_with_points_and_hidden_tests(records):
         assert set(r) >= {"notebook", "name", "points", "solution_lines"}
 
 
+# the grading scheme an instructor adopts: exercise -> (notebook, kind, public + hidden points,
+# the fewest lines its solution may have)
+SCHEME = {
+    "latent_dims": ("00_welcome", "number", 0, 1, 1),
+    "lognormal_density": ("01_change_of_variables", "number", 0, 1, 1),
+    "pushforward_log_prob": ("01_change_of_variables", "code", 1, 2, 3),
+    "coupling_logdet": ("02_one_coupling", "number", 0, 1, 1),
+    "coupling_layer": ("02_one_coupling", "code", 1, 3, 6),
+    "identity_flow_log_prob": ("03_flows_in_2d", "number", 0, 1, 1),
+    "stacked_log_prob": ("03_flows_in_2d", "code", 1, 2, 6),
+    "spatial_mask": ("04_patches_and_splits", "code", 1, 1, 6),
+    "spatial_split_matrix": ("04_patches_and_splits", "code", 1, 2, 6),
+    "block_params": ("05_the_jet_model", "number", 0, 1, 1),
+    "jet_loop": ("05_the_jet_model", "code", 1, 3, 6),
+    "bits_per_dim": ("05_the_jet_model", "code", 1, 2, 4),
+    "recipe_optimizer": ("06_training_on_cpu", "code", 1, 2, 6),
+    "train_step": ("06_training_on_cpu", "code", 1, 3, 6),
+    "bits_per_image": ("06_training_on_cpu", "number", 0, 1, 1),
+    "sample": ("06_training_on_cpu", "code", 1, 2, 6),
+    "fsdp_spec": ("07_jet_at_scale", "code", 1, 2, 6),
+    "steps_for_epochs": ("07_jet_at_scale", "number", 0, 1, 1),
+    "actnorm_layer": ("08_what_jet_removed", "code", 1, 3, 6),
+    "shift_params": ("09_tarflow", "code", 1, 1, 3),
+    "block_inverse": ("09_tarflow", "code", 1, 3, 6),
+    "overfitting_gap": ("10_transfer", "code", 1, 1, 2),
+}
+
+
+def test_the_grading_scheme(records):
+    assert {r["name"]: (r["notebook"], r["kind"], r["public_points"], r["hidden_points"])
+            for r in records} == {key: row[:4] for key, row in SCHEME.items()}
+    for r in records:
+        assert r["solution_lines"] >= SCHEME[r["name"]][4], r
+        assert getattr(jb.exercises, f"check_{r['name']}") is EXERCISES[r["name"]]
+
+
 def test_at_most_one_number_exercise_per_notebook_and_five_substantive_ones(records):
     numbers = [r["notebook"] for r in records if r["kind"] == "number"]
     assert len(numbers) == len(set(numbers)), numbers

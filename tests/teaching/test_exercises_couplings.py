@@ -7,47 +7,20 @@ import math
 
 import jax
 import jax.numpy as jnp
-import jupytext
 import numpy as np
 import pytest
 from flax import nnx
 
 import jetbook as jb
-from jetbook.teaching import course, toys
+from jetbook.teaching import toys
 from jetbook.teaching.exercises import EXERCISES, ExerciseError, flows_2d
-from tests.teaching.exercise_support import NOTEBOOKS, passes, rejected, solution, unanswered
+from tests.teaching.exercise_support import passes, rejected, solution, unanswered
 
 SCALE_LOGITS = (0.0, 2.0, -1.0)
 
 
 def public_passes(key, answer, *context):
     EXERCISES[key].run(answer, *context, hidden=False, namespace={})
-
-
-# --------------------------------------------------------------------------------- registration
-@pytest.mark.parametrize("key, notebook, kind, public, hidden, min_lines", [
-    ("coupling_logdet", "02_one_coupling", "number", 0, 1, 1),
-    ("coupling_layer", "02_one_coupling", "code", 1, 3, 6),
-    ("identity_flow_log_prob", "03_flows_in_2d", "number", 0, 1, 1),
-    ("stacked_log_prob", "03_flows_in_2d", "code", 1, 2, 6),
-])
-def test_exercise_is_registered_with_its_points(key, notebook, kind, public, hidden, min_lines):
-    ex = EXERCISES[key]
-    assert (ex.notebook, ex.kind, ex.public_points, ex.hidden_points) == (notebook, kind, public,
-                                                                          hidden)
-    assert ex.hidden is not None
-    source = course.solution_source(jupytext_notebook(notebook), ex.answer)
-    assert course.count_code_lines(source) >= min_lines
-    assert getattr(jb.exercises, f"check_{key}") is ex
-
-
-def jupytext_notebook(stem):
-    return jupytext.read(NOTEBOOKS / f"{stem}.py")
-
-
-def test_one_number_exercise_per_notebook():
-    for notebook in ("02_one_coupling", "03_flows_in_2d"):
-        assert sum(ex.kind == "number" for ex in EXERCISES.values() if ex.notebook == notebook) == 1
 
 
 # --------------------------------------------------------------------------------- 02: the number
