@@ -40,6 +40,11 @@ class JetConfig:
     spatial_tokens: str = "patches"       # spatial pairing with a ViT: see SPATIAL_TOKENS
     split_seed: int = 0                   # fixes the channel couplings' random permutations
     scale_max: float = 2.0                # m: scales live in (0, m)
+    # The flow first multiplies x by this constant (log-det D log input_scale). A coupling can
+    # shrink a value without limit but grow it at most m-fold, and the fine detail of smooth
+    # photo regions must grow hundreds of times to reach unit variance: starting from a larger
+    # x lets eight couplings get there. 1 = Jet as published (the identity at initialisation).
+    input_scale: float = 1.0
     vit_dtype: str = "float32"            # "bfloat16" runs the ViT in bf16; splits stay float32
     scan: bool = True                     # False: a plain Python loop over couplings
     remat: bool = False                   # rematerialise each coupling in the backward pass
@@ -97,6 +102,11 @@ class JetConfig:
         check_choice("remat_policy", self.remat_policy, REMAT_POLICIES)
         if not self.scale_max > 0:
             raise ValueError(f"scale_max must be > 0, got {self.scale_max}")
+        if not self.input_scale > 0:
+            raise ValueError(f"input_scale must be > 0, got {self.input_scale}")
+        if self.input_scale != 1 and self.multiscale_levels:
+            raise ValueError(f"input_scale={self.input_scale} needs a single-scale Jet "
+                             f"(multiscale_levels=0), got multiscale_levels={self.multiscale_levels}")
         for name in ("actnorm", "invertible_dense"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")

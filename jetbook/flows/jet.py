@@ -246,6 +246,9 @@ class Jet(nnx.Module):
         cfg = self.config
         tokens = patchify(jnp.asarray(x, jnp.float32), cfg.patch_size)
         to_images = lambda t: unpatchify(t, cfg.patch_size, cfg.image_shape)
+        scale_logdet = cfg.num_dims * float(np.log(cfg.input_scale))   # log|det| of x -> k x
+        if mode != "inverse" and cfg.input_scale != 1:
+            tokens = tokens * cfg.input_scale
         if mode == "actnorm_init":
             return self._flow(tokens, inverse=False, unroll=unroll, rows=rows, init=True)[2]
         if mode == "path":
@@ -253,7 +256,11 @@ class Jet(nnx.Module):
             return jax.vmap(to_images)(jnp.concatenate([tokens[None], steps]))
         tokens, logdet = self._flow(tokens, inverse=mode == "inverse", unroll=unroll, rows=rows,
                                     guidance=guidance)
-        return to_images(tokens), logdet
+        if cfg.input_scale == 1:
+            return to_images(tokens), logdet
+        if mode == "inverse":
+            return to_images(tokens / cfg.input_scale), logdet - scale_logdet
+        return to_images(tokens), logdet + scale_logdet
 
     def __call__(self, x, labels=None):
         """x (B,H,W,C) in [-1, 1] -> (z (B,H,W,C), logdet (B,) = log|det dz/dx|).
@@ -274,7 +281,8 @@ class Jet(nnx.Module):
         """Step i of the flow (its coupling, after its ActNorm and dense layer when the config
         has them) as a function of tokens (B, K, P) -> (tokens, logdet (B,)); with `inverse`
         the inverse of that step, whose logdet is log|det| of the inverse map. `model(x)` is
-        patchify, steps 0..N-1 with their logdets summed, unpatchify; `model.inverse(z)` runs
+        patchify, steps 0..N-1 with their logdets summed, unpatchify (after scaling x by
+        input_scale, when it is not 1); `model.inverse(z)` runs
         the inverse steps N-1..0. Eager and unconditional: for teaching and tests."""
         if not 0 <= i < self.config.num_couplings or self.config.num_classes:
             raise ValueError(f"coupling({i}): needs 0 <= i < {self.config.num_couplings} and an "

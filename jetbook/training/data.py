@@ -17,16 +17,25 @@ from jetbook.fields import check_choice
 from jetbook.training.config import OFFLINE, check_dataset
 
 DATASET_SPLITS = ("train", "test")
+# `patches` has a third split: crops of photos never trained on.
+PATCH_SPLITS = ("train", "test", "unseen")
 # Every real colour photograph the installed packages bundle (offline): no logos, icons,
-# colour wheels, charts or phantoms. Split by source photo, so test crops come from photos the
-# model never saw; the two motorcycle frames (one scene, two viewpoints) share a split.
+# colour wheels, charts or phantoms. The "train" photos give both the training crops and the
+# "test" crops, which come from blocks of those photos that no training crop touches (a
+# likelihood model graded on the kind of picture it learned). The "unseen" photos give crops of
+# pictures the model never saw (graded out of its distribution). The two motorcycle frames
+# (one scene, two viewpoints) are one photo for this purpose: both train.
 PATCH_PHOTOS = {
     "train": ("skimage:astronaut", "skimage:coffee", "skimage:rocket", "skimage:hubble_deep_field",
               "skimage:immunohistochemistry", "skimage:retina", "skimage:stereo_motorcycle/left",
               "skimage:stereo_motorcycle/right", "sklearn:china.jpg"),
-    "test": ("skimage:chelsea", "sklearn:flower.jpg", "matplotlib:grace_hopper.jpg"),
+    "unseen": ("skimage:chelsea", "sklearn:flower.jpg", "matplotlib:grace_hopper.jpg"),
 }
-PATCH_COUNTS = {"train": 20000, "test": 2000}
+PATCH_COUNTS = {"train": 20000, "test": 2000, "unseen": 2000}
+# The "test" regions: each training photo is cut into HELD_OUT_BLOCK-pixel blocks and this share
+# of its whole blocks (at least one) is held out, chosen once and for all (not by `seed`).
+HELD_OUT_BLOCK = 64
+HELD_OUT_SHARE = 0.15
 PATCH_SIZE = 32
 # What the TFDS path imports, and how to get it (Colab's TPU runtime ships without TensorFlow).
 TFDS_MODULES = ("tensorflow", "tensorflow_datasets", "array_record")
@@ -45,7 +54,7 @@ def levels_of(name: str) -> int:
 
 def check_name(name: str, split: str) -> None:
     check_dataset(name)
-    check_choice("split", split, DATASET_SPLITS)
+    check_choice("split", split, PATCH_SPLITS if name == "patches" else DATASET_SPLITS)
 
 
 # Datasets whose labels load_dataset(..., labels=True) returns, with their number of classes.
@@ -90,20 +99,58 @@ def _photo(source: str) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
+def photos_of(split: str) -> tuple[str, ...]:
+    """The photos a `patches` split is cut from: "test" crops come from the training photos."""
+    check_choice("split", split, PATCH_SPLITS)
+    return PATCH_PHOTOS["unseen" if split == "unseen" else "train"]
+
+
+@functools.lru_cache(maxsize=None)
+def held_out_mask(index: int) -> np.ndarray:
+    """bool (H, W) of training photo `index`: True on its held-out blocks (the "test" regions).
+    Fixed: the same blocks for every seed, so no training run ever sees them. Frames of one
+    scene (the two motorcycle views) hold out the same blocks."""
+    sources = PATCH_PHOTOS["train"]
+    scene = [s.split("/")[0] for s in sources].index(sources[index].split("/")[0])
+    photo = _photo(sources[index])
+    rows, cols = photo.shape[0] // HELD_OUT_BLOCK, photo.shape[1] // HELD_OUT_BLOCK
+    count = max(1, round(HELD_OUT_SHARE * rows * cols))
+    chosen = np.random.default_rng([2026, scene]).choice(rows * cols, count, replace=False)
+    mask = np.zeros(photo.shape[:2], bool)
+    for block in chosen:
+        r, c = divmod(int(block), cols)
+        mask[r * HELD_OUT_BLOCK:(r + 1) * HELD_OUT_BLOCK, c * HELD_OUT_BLOCK:(c + 1) * HELD_OUT_BLOCK] = True
+    return mask
+
+
+def _crop_corners(mask: np.ndarray, held_out: bool) -> np.ndarray:
+    """int (M, 2): every top-left corner whose PATCH_SIZE crop lies wholly inside the held-out
+    region (held_out=True) or touches none of it (False)."""
+    total = np.pad(mask.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    s = PATCH_SIZE
+    inside = total[s:, s:] - total[:-s, s:] - total[s:, :-s] + total[:-s, :-s]   # held-out pixels
+    return np.argwhere(inside == s * s if held_out else inside == 0)
+
+
 @functools.lru_cache(maxsize=None)
 def _patches(split: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(crops uint8 (N, 32, 32, 3), origins int (N, 3)): each crop's photo index in
-    PATCH_PHOTOS[split], top row and left column. Every photo gives the same number of crops
+    photos_of(split), top row and left column. Every photo gives the same number of crops
     (the first few one more), so the two large, mostly dark ones (a retina scan, the Hubble deep
     field) do not outweigh the everyday scenes; then the crops are shuffled."""
-    photos = [_photo(s) for s in PATCH_PHOTOS[split]]
+    sources = photos_of(split)
+    photos = [_photo(s) for s in sources]
     counts = np.full(len(photos), PATCH_COUNTS[split] // len(photos))
     counts[:PATCH_COUNTS[split] % len(photos)] += 1
-    rng = np.random.default_rng([seed, DATASET_SPLITS.index(split)])
+    rng = np.random.default_rng([seed, PATCH_SPLITS.index(split)])
     crops, origins = [], []
     for index, (photo, count) in enumerate(zip(photos, counts)):
-        rows = rng.integers(0, photo.shape[0] - PATCH_SIZE + 1, count)
-        cols = rng.integers(0, photo.shape[1] - PATCH_SIZE + 1, count)
+        if split == "unseen":
+            rows = rng.integers(0, photo.shape[0] - PATCH_SIZE + 1, count)
+            cols = rng.integers(0, photo.shape[1] - PATCH_SIZE + 1, count)
+        else:
+            corners = _crop_corners(held_out_mask(index), held_out=split == "test")
+            rows, cols = corners[rng.integers(0, len(corners), count)].T
         crops += [photo[r:r + PATCH_SIZE, c:c + PATCH_SIZE] for r, c in zip(rows, cols)]
         origins.append(np.stack([np.full(count, index), rows, cols], axis=1))
     order = rng.permutation(len(crops))
@@ -112,7 +159,7 @@ def _patches(split: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def patch_origins(split: str, seed: int = 0) -> np.ndarray:
     """Where each crop of `load_dataset("patches", split, seed=seed)` was cut: int (N, 3) rows of
-    (index into PATCH_PHOTOS[split], top row, left column)."""
+    (index into photos_of(split), top row, left column)."""
     check_name("patches", split)
     return _patches(split, seed)[1].copy()
 
@@ -121,10 +168,11 @@ def patch_summary(seed: int = 0) -> dict:
     """{split: {"photos": number of source photos, "crops": number of crops, "per_photo":
     {photo: crops}}}: what the `patches` splits hold, for notebooks and the README."""
     summary = {}
-    for split in DATASET_SPLITS:
-        counts = np.bincount(_patches(split, seed)[1][:, 0], minlength=len(PATCH_PHOTOS[split]))
-        summary[split] = {"photos": len(PATCH_PHOTOS[split]), "crops": int(counts.sum()),
-                          "per_photo": dict(zip(PATCH_PHOTOS[split], counts.tolist()))}
+    for split in PATCH_SPLITS:
+        sources = photos_of(split)
+        counts = np.bincount(_patches(split, seed)[1][:, 0], minlength=len(sources))
+        summary[split] = {"photos": len(sources), "crops": int(counts.sum()),
+                          "per_photo": dict(zip(sources, counts.tolist()))}
     return summary
 
 

@@ -20,22 +20,45 @@ def test_digits_split_shapes_and_levels():
 
 def test_patches_are_real_disjoint_and_deterministic():
     train, test = jb.load_dataset("patches", "train"), jb.load_dataset("patches", "test")
-    assert train.shape == (20000, 32, 32, 3) and test.shape == (2000, 32, 32, 3)
+    unseen = jb.load_dataset("patches", "unseen")
+    assert train.shape == (20000, 32, 32, 3) and test.shape == unseen.shape == (2000, 32, 32, 3)
     np.testing.assert_array_equal(jb.load_dataset("patches", "test"), test)
     assert not np.array_equal(jb.load_dataset("patches", "test", seed=1), test)
+    # no held-out crop repeats a training crop, except flat ones (the retina scan's black
+    # border looks the same everywhere)
     train_keys = {crop.tobytes() for crop in train}
-    assert not any(crop.tobytes() in train_keys for crop in test)
+    textured = lambda crops: crops[crops.reshape(len(crops), -1, 3).std(1).max(1) > 0]
+    assert not any(crop.tobytes() in train_keys for crop in textured(np.concatenate([test, unseen])))
     assert train.std() > 30                      # photographs, not flat or synthetic fills
 
 
+def test_patches_test_regions_are_never_trained_on():
+    """"test" crops lie wholly inside held-out blocks of the training photos, training crops
+    touch none of them, and the blocks do not move with the crop seed."""
+    for seed in (0, 1):
+        for split, inside in (("train", False), ("test", True)):
+            origins = data.patch_origins(split, seed)
+            for photo, row, col in origins[::7]:
+                held = data.held_out_mask(int(photo))[row:row + 32, col:col + 32]
+                assert held.all() if inside else not held.any()
+    for index, source in enumerate(data.PATCH_PHOTOS["train"]):
+        mask = data.held_out_mask(index)
+        assert 0.1 < mask.mean() < 0.2, source
+    # the two views of one scene hold out the same blocks
+    left, right = (data.PATCH_PHOTOS["train"].index(f"skimage:stereo_motorcycle/{v}")
+                   for v in ("left", "right"))
+    np.testing.assert_array_equal(data.held_out_mask(left), data.held_out_mask(right))
+
+
 def test_patches_split_by_source_photo():
-    photos = {split: [data._photo(s) for s in data.PATCH_PHOTOS[split]] for split in data.DATASET_SPLITS}
+    photos = {split: [data._photo(s) for s in data.photos_of(split)] for split in data.PATCH_SPLITS}
     assert all(p.dtype == np.uint8 and p.ndim == 3 and p.shape[2] == 3 for ps in photos.values() for p in ps)
     # no photo twice, under any name (skimage's `cat` is `chelsea`): compare the pixels
-    keys = [p.tobytes() for split in data.DATASET_SPLITS for p in photos[split]]
+    keys = [p.tobytes() for split in ("train", "unseen") for p in photos[split]]
     assert len(set(keys)) == len(keys)
+    assert data.photos_of("test") == data.PATCH_PHOTOS["train"]
     summary = data.patch_summary()
-    for split in data.DATASET_SPLITS:
+    for split in data.PATCH_SPLITS:
         crops, origins = jb.load_dataset("patches", split), data.patch_origins(split)
         # every crop was cut where it says, from a photo of its own split only
         for crop, (photo, row, col) in zip(crops[::97], origins[::97]):
@@ -59,6 +82,8 @@ def test_bad_names():
         jb.load_dataset("mnist", "train")
     with pytest.raises(ValueError, match="split must be one of"):
         jb.load_dataset("digits", "validation")
+    with pytest.raises(ValueError, match="split must be one of"):
+        jb.load_dataset("digits", "unseen")              # only `patches` has unseen photos
 
 
 @pytest.mark.parametrize("name", TFDS_NAMES)
