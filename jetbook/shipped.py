@@ -78,19 +78,21 @@ def pretrained(name: str, **changes):
     return nnx.merge(graphdef, state)
 
 
-def evaluate_shipped(name: str, model=None) -> float:
+def evaluate_shipped(name: str, model=None, split: str | None = None) -> float:
     """Held-out bits/dim of shipped model NAME measured exactly as its JSON records (same
-    images, batch size and dequantisation seed): what the test compares with `test_bpd`."""
+    images, batch size and dequantisation seed): what the test compares with `test_bpd`.
+    `split` measures another held-out split the same way (`patches` has "unseen")."""
     from jetbook.training import data
     from jetbook.training.evaluation import evaluate
     meta = info(name)
     model = pretrained(name) if model is None else model
     ev = meta["eval"]
+    split = split or ev["split"]
     labels = None
     if meta["model"].get("num_classes", 0):
-        images, labels = data.load_dataset(meta["dataset"], ev["split"], labels=True)
+        images, labels = data.load_dataset(meta["dataset"], split, labels=True)
         labels = labels[:ev["examples"]]
     else:
-        images = data.load_dataset(meta["dataset"], ev["split"])
+        images = data.load_dataset(meta["dataset"], split)
     return evaluate(model, images[:ev["examples"]], data.levels_of(meta["dataset"]),
                     ev["batch_size"], ev["seed"], labels)

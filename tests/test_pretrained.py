@@ -71,6 +71,8 @@ def test_the_required_models_are_shipped_and_each_has_a_recipe():
 def test_shipped_model_reproduces_its_documented_bpd(name):
     meta = shipped.info(name)
     assert abs(shipped.evaluate_shipped(name) - meta["test_bpd"]) < 0.01
+    if "unseen" in meta:                  # patches: photos it never saw, measured the same way
+        assert abs(shipped.evaluate_shipped(name, split="unseen") - meta["unseen"]["test_bpd"]) < 0.01
     assert meta["npz_bytes"] < 16 * 2**20
     if name == "digits":                  # the goal: clearly better than pixels alone
         assert meta["test_bpd"] < meta["independent_pixel_bpd"] - 0.05

@@ -74,6 +74,13 @@ def export(run_dir, name: str, *, eval_examples: int | None = None, note: str = 
         data.load_dataset(tc.dataset, "train"), test, data.levels_of(tc.dataset))
     if tc.dataset == "patches":      # the codecs on the very crops the bpd was measured on
         meta["codecs"] = baselines.codec_table(test)
+        # and the same on crops of photos it never saw
+        unseen = data.load_dataset(tc.dataset, "unseen")[:examples]
+        meta["unseen"] = {
+            "test_bpd": shipped.evaluate_shipped(name, split="unseen"),
+            "independent_pixel_bpd": baselines.independent_pixel_bpd(
+                data.load_dataset(tc.dataset, "train"), unseen, data.levels_of(tc.dataset)),
+            "codecs": baselines.codec_table(unseen)}
     meta.update({"npz_bytes": npz.stat().st_size,
                  "npz_sha256": hashlib.sha256(npz.read_bytes()).hexdigest(),
                  "machine": records.machine(),
@@ -97,11 +104,13 @@ def table() -> str:
                      if shipped.info(name).get("note")]
     for name in shipped.available():
         m = shipped.info(name)
-        if "codecs" in m:            # the codecs on the very test crops the model was scored on
-            flow = {"name": f"Jet (shipped `{name}`)", "per_file_bpd": m["test_bpd"],
-                    "one_file_bpd": m["test_bpd"]}
-            lines += ["", f"Codecs on the same {m['eval']['examples']} {m['dataset']} test images "
-                      f"({m['date']}):", "", format_codec_table([flow] + m["codecs"])]
+        for split, part in (("test", m), ("unseen", m.get("unseen"))):
+            if part and "codecs" in part:   # the codecs on the very crops the model was scored on
+                flow = {"name": f"Jet (shipped `{name}`)", "per_file_bpd": part["test_bpd"],
+                        "one_file_bpd": part["test_bpd"]}
+                lines += ["", f"Codecs on the same {m['eval']['examples']} {m['dataset']} "
+                          f"`{split}` images ({m['date']}):", "",
+                          format_codec_table([flow] + part["codecs"])]
     return "\n".join(lines)
 
 

@@ -53,6 +53,8 @@ class TrainConfig:
     sharding: str = "replicated"          # or "fsdp": parameters and AdamW state split over devices
     fsdp_size: int = 0                    # with "fsdp": devices per parameter group (0: all devices)
     mu_dtype: str = "float32"             # "bfloat16" halves the memory of AdamW's first moment
+    mirror: bool = False                  # mirror a random half of each training batch left to
+                                          # right (photos: the same distribution, more data)
     noise_sigma: float = 0.0              # > 0: add N(0, sigma^2) (model units) to the dequantized
                                           # inputs, for sample quality; bpd is then of noisy data
     dequantization: str = "uniform"       # or "variational": a learned q(u | x), trained jointly
@@ -86,6 +88,8 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        if not isinstance(self.mirror, bool):
+            raise ValueError(f"mirror must be True or False, got {self.mirror!r}")
         if isinstance(self.noise_sigma, bool) or not isinstance(self.noise_sigma, (int, float)) \
                 or not (np.isfinite(self.noise_sigma) and self.noise_sigma >= 0):
             raise ValueError(f"noise_sigma must be a finite number >= 0 (0: uniform dequantization "

@@ -299,6 +299,15 @@ def batch_at(images, step: int, batch_size: int, seed: int = 0):
     return tuple(a[idx] for a in arrays) if isinstance(images, tuple) else images[idx]
 
 
+def mirror_at(images: np.ndarray, step: int, seed: int = 0) -> np.ndarray:
+    """Training batch `step` with a random half of its images mirrored left to right: a pure
+    function of (seed, step), so a resumed run sees the same batches. It keeps the data's
+    distribution only where a mirrored image is as likely as the original (photographs; not
+    digits or text)."""
+    flip = np.random.default_rng([seed, step, 7]).random(len(images)) < 0.5
+    return np.where(flip[:, None, None, None], images[:, :, ::-1], images)
+
+
 def batch_indices(n: int, step: int, batch_size: int, seed: int = 0) -> np.ndarray:
     """Indices of batch `step` of an endless shuffled pass over n examples: a pure function.
 

@@ -52,18 +52,22 @@ def load_run_data(model_config, tc: TrainConfig, sharding: DeviceMesh) -> RunDat
     conditional model) or by random access to TFDS, each process reading its own rows."""
     conditional = model_config.num_classes > 0
     train_labels = test_labels = None
+    mirror = (lambda images, step: data.mirror_at(images, step, tc.seed)) if tc.mirror else \
+        (lambda images, step: images)
     if conditional:       # labelled data is in memory (digits)
         data.check_num_classes(tc.dataset, model_config.num_classes)
         train_images, train_labels = data.load_dataset(tc.dataset, "train", labels=True)
         test_images, test_labels = data.load_dataset(tc.dataset, "test", labels=True)
         test_labels = test_labels[:tc.eval_examples]
-        batch_at = lambda step: tuple(sharding.put_batch(a) for a in data.batch_at(
-            (train_images, train_labels), step, tc.batch_size, tc.seed))
+        def batch_at(step):
+            images, labels = data.batch_at((train_images, train_labels), step, tc.batch_size,
+                                           tc.seed)
+            return sharding.put_batch(mirror(images, step)), sharding.put_batch(labels)
     elif tc.dataset in data.OFFLINE:
         train_images = data.load_dataset(tc.dataset, "train")
         test_images = data.load_dataset(tc.dataset, "test")
-        batch_at = lambda step: (sharding.put_batch(
-            data.batch_at(train_images, step, tc.batch_size, tc.seed)), None)
+        batch_at = lambda step: (sharding.put_batch(mirror(
+            data.batch_at(train_images, step, tc.batch_size, tc.seed), step)), None)
     else:
         train_images = None
         test_source = data.tfds_source(tc.dataset, "test", data_dir=tc.data_dir)
@@ -71,9 +75,9 @@ def load_run_data(model_config, tc: TrainConfig, sharding: DeviceMesh) -> RunDat
                                      tc.dataset)
         source = data.tfds_source(tc.dataset, "train", data_dir=tc.data_dir)
         rows = local_rows(tc.batch_size)
-        batch_at = lambda step: (sharding.put_local_batch(data.read_rows(
+        batch_at = lambda step: (sharding.put_local_batch(mirror(data.read_rows(
             source, data.batch_indices(len(source), step, tc.batch_size, tc.seed)[rows],
-            tc.dataset)), None)
+            tc.dataset), step)), None)
     test_images = test_images[:tc.eval_examples]
     if tuple(test_images.shape[1:]) != model_config.image_shape:
         raise ValueError(f"dataset {tc.dataset!r} has images of shape {test_images.shape[1:]}, but "

@@ -184,3 +184,15 @@ def test_the_digit_subsets_for_transfer_hold_their_classes_only():
     assert few <= {x.tobytes() for x in all_train[all_labels >= 5]}
     assert not few & {x.tobytes() for x in pool}
 
+
+
+def test_mirror_flips_a_random_half_the_same_way_every_time():
+    images = jb.load_dataset("patches", "test")[:200]
+    a, b = data.mirror_at(images, 3, seed=1), data.mirror_at(images, 3, seed=1)
+    np.testing.assert_array_equal(a, b)                              # pure: resume sees the same
+    flipped = np.array([not np.array_equal(x, y) for x, y in zip(a, images)])
+    assert 60 < flipped.sum() < 140
+    np.testing.assert_array_equal(a[flipped], images[flipped][:, :, ::-1])
+    assert not np.array_equal(data.mirror_at(images, 4, seed=1), a)
+    with pytest.raises(ValueError, match="mirror must be True or False"):
+        jb.TrainConfig(mirror="yes")

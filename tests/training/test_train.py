@@ -227,3 +227,15 @@ def test_microbatches_must_divide_the_batch():
         jb.TrainConfig(batch_size=30, microbatches=4)
     with pytest.raises(ValueError, match="microbatches must be a positive int"):
         jb.TrainConfig(microbatches=0)
+
+
+def test_mirror_reaches_the_training_batches():
+    from jetbook.training import data
+    from jetbook.training.loop import load_run_data
+    from jetbook.training.sharding import DeviceMesh
+    mc = jb.JetConfig(image_shape=(32, 32, 3), patch_size=4)
+    tc = jb.TrainConfig(dataset="patches", batch_size=16, seed=3, eval_examples=16)
+    plain = load_run_data(mc, tc, DeviceMesh()).batch_at(5)[0]
+    mirrored = load_run_data(mc, tc.replace(mirror=True), DeviceMesh()).batch_at(5)[0]
+    np.testing.assert_array_equal(mirrored, data.mirror_at(np.asarray(plain), 5, seed=3))
+    assert not np.array_equal(mirrored, plain)
