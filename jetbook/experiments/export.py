@@ -25,8 +25,8 @@ TRAINING_COMMANDS = {
                           "--out runs/pretrained-digits_conditional",
     "tarflow_digits": "jetbook train --preset tarflow_digits --steps 600 "
                       "--out runs/pretrained-tarflow_digits",
-    "patches": "jetbook train --preset patches --steps 60000 --set eval_every=1000 "
-               "--set checkpoint_every=50 --out runs/pretrained-patches",
+    "patches": "jetbook train --preset patches --steps 8000 --set checkpoint_every=250 "
+               "--out runs/pretrained-patches",
 }
 
 
