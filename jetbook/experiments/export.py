@@ -23,7 +23,7 @@ TRAINING_COMMANDS = {
     "digits": "jetbook train --preset digits --steps 1200 --out runs/pretrained-digits",
     "digits_conditional": "jetbook train --preset digits --set num_classes=10 --steps 1200 "
                           "--out runs/pretrained-digits_conditional",
-    "tarflow_digits": "jetbook train --preset tarflow_digits --steps 600 "
+    "tarflow_digits": "jetbook train --preset tarflow_digits --steps 1200 "
                       "--out runs/pretrained-tarflow_digits",
     "patches": "jetbook train --preset patches --steps 8000 --set checkpoint_every=250 "
                "--out runs/pretrained-patches",

@@ -82,14 +82,14 @@ def _digits_with_labels(split: str) -> tuple[np.ndarray, np.ndarray]:
     return images[keep], digits.target.astype(np.int32)[keep]
 
 
-def _photo(source: str) -> np.ndarray:
+def photo(source: str) -> np.ndarray:
     """One bundled photograph, uint8 (H, W, 3), from its "package:name" in PATCH_PHOTOS."""
     package, name = source.split(":")
     if package == "skimage":
         import skimage.data
         name, _, frame = name.partition("/")
-        photo = getattr(skimage.data, name)()
-        return photo[("left", "right").index(frame)] if frame else photo
+        image = getattr(skimage.data, name)()
+        return image[("left", "right").index(frame)] if frame else image
     if package == "sklearn":
         from sklearn.datasets import load_sample_image
         return load_sample_image(name)
@@ -112,11 +112,11 @@ def held_out_mask(index: int) -> np.ndarray:
     scene (the two motorcycle views) hold out the same blocks."""
     sources = PATCH_PHOTOS["train"]
     scene = [s.split("/")[0] for s in sources].index(sources[index].split("/")[0])
-    photo = _photo(sources[index])
-    rows, cols = photo.shape[0] // HELD_OUT_BLOCK, photo.shape[1] // HELD_OUT_BLOCK
+    height, width = photo(sources[index]).shape[:2]
+    rows, cols = height // HELD_OUT_BLOCK, width // HELD_OUT_BLOCK
     count = max(1, round(HELD_OUT_SHARE * rows * cols))
     chosen = np.random.default_rng([2026, scene]).choice(rows * cols, count, replace=False)
-    mask = np.zeros(photo.shape[:2], bool)
+    mask = np.zeros((height, width), bool)
     for block in chosen:
         r, c = divmod(int(block), cols)
         mask[r * HELD_OUT_BLOCK:(r + 1) * HELD_OUT_BLOCK, c * HELD_OUT_BLOCK:(c + 1) * HELD_OUT_BLOCK] = True
@@ -139,19 +139,19 @@ def _patches(split: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     (the first few one more), so the two large, mostly dark ones (a retina scan, the Hubble deep
     field) do not outweigh the everyday scenes; then the crops are shuffled."""
     sources = photos_of(split)
-    photos = [_photo(s) for s in sources]
+    photos = [photo(s) for s in sources]
     counts = np.full(len(photos), PATCH_COUNTS[split] // len(photos))
     counts[:PATCH_COUNTS[split] % len(photos)] += 1
     rng = np.random.default_rng([seed, PATCH_SPLITS.index(split)])
     crops, origins = [], []
-    for index, (photo, count) in enumerate(zip(photos, counts)):
+    for index, (image, count) in enumerate(zip(photos, counts)):
         if split == "unseen":
-            rows = rng.integers(0, photo.shape[0] - PATCH_SIZE + 1, count)
-            cols = rng.integers(0, photo.shape[1] - PATCH_SIZE + 1, count)
+            rows = rng.integers(0, image.shape[0] - PATCH_SIZE + 1, count)
+            cols = rng.integers(0, image.shape[1] - PATCH_SIZE + 1, count)
         else:
             corners = _crop_corners(held_out_mask(index), held_out=split == "test")
             rows, cols = corners[rng.integers(0, len(corners), count)].T
-        crops += [photo[r:r + PATCH_SIZE, c:c + PATCH_SIZE] for r, c in zip(rows, cols)]
+        crops += [image[r:r + PATCH_SIZE, c:c + PATCH_SIZE] for r, c in zip(rows, cols)]
         origins.append(np.stack([np.full(count, index), rows, cols], axis=1))
     order = rng.permutation(len(crops))
     return np.stack(crops).astype(np.uint8)[order], np.concatenate(origins)[order]

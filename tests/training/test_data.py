@@ -51,7 +51,7 @@ def test_patches_test_regions_are_never_trained_on():
 
 
 def test_patches_split_by_source_photo():
-    photos = {split: [data._photo(s) for s in data.photos_of(split)] for split in data.PATCH_SPLITS}
+    photos = {split: [data.photo(s) for s in data.photos_of(split)] for split in data.PATCH_SPLITS}
     assert all(p.dtype == np.uint8 and p.ndim == 3 and p.shape[2] == 3 for ps in photos.values() for p in ps)
     # no photo twice, under any name (skimage's `cat` is `chelsea`): compare the pixels
     keys = [p.tobytes() for split in ("train", "unseen") for p in photos[split]]
