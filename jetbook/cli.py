@@ -11,7 +11,7 @@ declared once, in `build_parser`, here, the only module that parses arguments.
     jetbook bench --preset digits --batch 128 --steps 10   # also: python -m jetbook.bench
     jetbook plan --preset imagenet64 --devices 8 --hbm-gib 8   # also: python -m jetbook.plan
     jetbook ablate --study coupling_ratio            # also: python -m jetbook.ablate
-    jetbook compare --steps 200 --out benchmarks/jet_vs_tarflow_digits.json
+    jetbook compare --steps 1200 --classifier-steps 200 --out benchmarks/jet_vs_tarflow_digits.json
     jetbook transfer --seeds 3                      # pretrain, fine-tune vs from scratch
     jetbook ship export RUN_DIR --name digits       # maintainers: the shipped models
     jetbook course release OUT                      # instructors: student copies, autograders

@@ -1,6 +1,6 @@
 """Jet beside TarFlow, at the same step budget and about the same parameter count.
 
-    jetbook compare --steps 200 --out benchmarks/jet_vs_tarflow_digits.json
+    jetbook compare --steps 1200 --classifier-steps 200 --out benchmarks/jet_vs_tarflow_digits.json
     jetbook compare --dataset patches --steps 100 --warmup-steps 10 --out benchmarks/jet_vs_tarflow_patches.json
     jetbook compare --tables BENCHMARKS.md
 
