@@ -686,10 +686,10 @@ assert set(jb.data.PATCH_PHOTOS["train"]).isdisjoint(jb.data.PATCH_PHOTOS["unsee
 
 fig, axes = plt.subplots(1, 3, figsize=(12, 4))
 for ax, index in zip(axes, (0, 3, 8)):
-    source = jb.data.PATCH_PHOTOS["train"][index]
+    source, held_out = jb.data.PATCH_PHOTOS["train"][index], jb.data.held_out_mask(index)
     ax.imshow(jb.data.photo(source))
-    ax.imshow(np.ma.masked_where(~jb.data.held_out_mask(index), np.ones(jb.data.held_out_mask(index).shape)),
-              cmap="autumn", alpha=0.55, vmin=0, vmax=1)
+    ax.imshow(np.ma.masked_where(~held_out, np.ones(held_out.shape)), cmap="autumn", alpha=0.55,
+              vmin=0, vmax=1)
     ax.set_title(f"{source.split(':')[1]}: held-out blocks shaded")
     ax.axis("off")
 plt.show()

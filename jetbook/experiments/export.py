@@ -70,8 +70,9 @@ def export(run_dir, name: str, *, eval_examples: int | None = None, note: str = 
     json_path.write_text(json.dumps(meta))        # so shipped.evaluate_shipped reads the new files
     meta["test_bpd"] = shipped.evaluate_shipped(name)
     test = test[:examples]
+    train = data.load_dataset(tc.dataset, "train")
     meta["independent_pixel_bpd"] = baselines.independent_pixel_bpd(
-        data.load_dataset(tc.dataset, "train"), test, data.levels_of(tc.dataset))
+        train, test, data.levels_of(tc.dataset))
     if tc.dataset == "patches":      # the codecs on the very crops the bpd was measured on
         meta["codecs"] = baselines.codec_table(test)
         # and the same on crops of photos it never saw
@@ -79,7 +80,7 @@ def export(run_dir, name: str, *, eval_examples: int | None = None, note: str = 
         meta["unseen"] = {
             "test_bpd": shipped.evaluate_shipped(name, split="unseen"),
             "independent_pixel_bpd": baselines.independent_pixel_bpd(
-                data.load_dataset(tc.dataset, "train"), unseen, data.levels_of(tc.dataset)),
+                train, unseen, data.levels_of(tc.dataset)),
             "codecs": baselines.codec_table(unseen)}
     meta.update({"npz_bytes": npz.stat().st_size,
                  "npz_sha256": hashlib.sha256(npz.read_bytes()).hexdigest(),
