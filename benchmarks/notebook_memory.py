@@ -42,9 +42,12 @@ def tree_memory(process: psutil.Process) -> tuple[int, int]:
     return pss, rss
 
 
-def run(notebook: pathlib.Path, full: bool, tmp: pathlib.Path | None = None) -> dict:
+def run(notebook: pathlib.Path, full: bool, tmp: pathlib.Path | None = None,
+        pin: bool = True, root: pathlib.Path = ROOT) -> dict:
     """Run `notebook` in a fresh kernel. Its temp folder (where jb.fresh_run_folder and the
-    compilation cache live) is new unless `tmp` names one, which a later run can share."""
+    compilation cache live) is new unless `tmp` names one, which a later run can share.
+    `pin`: on CPU 0 alone (Binder's one CPU), else on every core. `root`: the checkout whose
+    jetbook the kernel imports (the notebook's own)."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("JETBOOK_QUICK", "JAX_COMPILATION_CACHE_DIR")}   # the notebook's own cache
     if not full:
@@ -52,12 +55,12 @@ def run(notebook: pathlib.Path, full: bool, tmp: pathlib.Path | None = None) -> 
     with tempfile.TemporaryDirectory() as out:
         # this checkout's jetbook, and a temp folder of its own: two runs of one notebook at once
         # (this and a test run) would otherwise share jb.fresh_run_folder's folder
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
         env["TMPDIR"] = str(tmp or pathlib.Path(out) / "tmp")
         pathlib.Path(env["TMPDIR"]).mkdir(exist_ok=True)
-        command = ["taskset", "-c", "0", sys.executable, "-m", "jupyter", "nbconvert", "--to",
-                   "notebook", "--execute", "--ExecutePreprocessor.timeout=-1",
-                   f"--output-dir={out}", notebook.name]
+        command = ["taskset", "-c", "0"] * pin + [
+            sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+            "--ExecutePreprocessor.timeout=-1", f"--output-dir={out}", notebook.name]
         start = time.monotonic()
         runner = psutil.Popen(command, cwd=notebook.parent, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE)

@@ -1,17 +1,46 @@
-"""The Binder memory table in BENCHMARKS.md."""
+"""The notebook tables in BENCHMARKS.md: Binder's memory, and full-budget times."""
 import importlib.util
 import pathlib
+import sys
+
+from jetbook import records
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+NOTEBOOKS = {p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+
+
+def _benchmark_module(name: str):
+    """A script of benchmarks/ as a module (they import each other by file name)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return module
 
 
 def test_benchmarks_notebook_memory_table_is_the_commands_output():
     """BENCHMARKS.md's memory table is what `benchmarks/notebook_memory.py --markdown` writes
     from the committed rows, so no figure in it is typed by hand."""
-    root = pathlib.Path(__file__).resolve().parent.parent
-    spec = importlib.util.spec_from_file_location("notebook_memory", root / "benchmarks" / "notebook_memory.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _benchmark_module("notebook_memory")
     rows = module.read_rows()
-    assert {r["notebook"] for r in rows} == {p.stem for p in (root / "notebooks").glob("[0-9][0-9]_*.ipynb")}
-    text = (root / "BENCHMARKS.md").read_text()
+    assert {r["notebook"] for r in rows} == NOTEBOOKS
+    text = (ROOT / "BENCHMARKS.md").read_text()
     assert module.render(text, rows) == text
     assert all(r["peak_pss_mib"] < module.BINDER_MIB and r["returncode"] == 0 for r in rows)
+
+
+def test_benchmarks_notebook_times_table_marks_a_slow_notebook():
+    """`notebook_times.py --markdown` writes one row per notebook and commit, marks a notebook
+    over five minutes, and says where and when it was measured."""
+    module = _benchmark_module("notebook_times")
+    row = {"notebook": "09_tarflow", "commit": "0123456789abcdef", "wall_s": 301.0,
+           "returncode": 0, "date": "2026-12-05 06:00 UTC",
+           "machine": {"platform": "Linux-x", "cpus_used": 2}}
+    fast = {**row, "notebook": "00_welcome", "wall_s": 20.0}
+    table = module.table([row, fast])
+    assert "| 09_tarflow | 0123456789 | 301 s | no |" in table
+    assert "| 00_welcome | 0123456789 | 20 s | yes |" in table
+    assert "on Linux-x, 2 cores" in table

@@ -29,6 +29,7 @@ from jetbook.flows.flops import forward_flops
 from jetbook.flows.model_kinds import kind_of
 from jetbook.training.config import TrainConfig
 from jetbook.training.presets import get_preset
+from jetbook.training.sharding import DeviceMesh
 from jetbook.training.step import build_model_and_optimizer, train_step
 
 def model_flops_per_step(cfg: JetConfig, batch: int) -> int:
@@ -38,14 +39,19 @@ def model_flops_per_step(cfg: JetConfig, batch: int) -> int:
 
 def run(cfg: JetConfig, batch: int, steps: int, levels: int = 256, seed: int = 0,
         microbatches: int = 1):
-    """(compile_s, per-step times, last loss) of `train.train_step` on random images."""
+    """(compile_s, per-step times, last loss) of `train.train_step` on random images. With
+    several devices (e.g. XLA_FLAGS=--xla_force_host_platform_device_count=2) the batch is
+    split over them, as `jetbook train` does."""
+    mesh = DeviceMesh() if jax.device_count() > 1 else None
     model, optimizer = build_model_and_optimizer(
-        cfg, TrainConfig(steps=max(steps, 2), seed=seed, batch_size=batch, microbatches=microbatches))
+        cfg, TrainConfig(steps=max(steps, 2), seed=seed, batch_size=batch, microbatches=microbatches),
+        mesh)
     rng = np.random.default_rng(seed)
-    images = [jnp.asarray(rng.integers(0, levels, (batch, *cfg.image_shape), dtype=np.uint8))
+    put = mesh.put_batch if mesh else jnp.asarray
+    images = [put(rng.integers(0, levels, (batch, *cfg.image_shape), dtype=np.uint8))
               for _ in range(2)]
     classes = getattr(cfg, "num_classes", 0)
-    labels = jnp.asarray(rng.integers(0, classes, batch), jnp.int32) if classes else None
+    labels = put(rng.integers(0, classes, batch).astype(np.int32)) if classes else None
     key = jax.random.key(seed)
     step = nnx.cached_partial(train_step, model, optimizer)
     t0 = time.perf_counter()
