@@ -44,3 +44,13 @@ def test_benchmarks_notebook_times_table_marks_a_slow_notebook():
     assert "| 09_tarflow | 0123456789 | 301 s | no |" in table
     assert "| 00_welcome | 0123456789 | 20 s | yes |" in table
     assert "on Linux-x, 2 cores" in table
+
+
+def test_benchmarks_notebook_times_table_is_the_commands_output():
+    """BENCHMARKS.md's full-budget times are what `notebook_times.py --markdown` writes from the
+    committed rows, and every notebook has been timed."""
+    module = _benchmark_module("notebook_times")
+    rows = records.read_jsonl(module.RESULTS)
+    assert {r["notebook"] for r in rows} == NOTEBOOKS
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    assert records.rewrite_blocks(text, "notebook-times", lambda _: module.table(rows)) == text
