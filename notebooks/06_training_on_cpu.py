@@ -794,9 +794,11 @@ for split, codec in (("test", "webp"), ("unseen", "png")):
     print(f"{split}, the record's {p_info['eval']['examples']} crops: Jet "
           f"{recorded[split]['test_bpd']:.3f}, {codec} {codec_bpd:.3f} bpd per crop")
     assert recorded[split]["test_bpd"] < codec_bpd
-best_codec = {split: min(r["per_file_bpd"] for r in recorded[split]["codecs"]) for split in recorded}
-assert recorded["test"]["test_bpd"] > best_codec["test"]     # JPEG XL stays ahead on test
-assert recorded["unseen"]["test_bpd"] > best_codec["unseen"]
+# what the text below says: JPEG XL stays ahead on both splits, WebP too on unseen photos
+ahead = {"test": ("jpeg-xl",), "unseen": ("jpeg-xl", "webp")}
+for split, codecs in ahead.items():
+    for row in recorded[split]["codecs"]:
+        assert row["name"] not in codecs or recorded[split]["test_bpd"] > row["per_file_bpd"]
 
 # %% [markdown]
 # Where does the difference come from? The same comparison photo by photo, on the test crops:
@@ -828,11 +830,10 @@ plt.show()
 #   crops measured when it was exported, says so and the cell above checks it (quick mode
 #   scores a smaller subset, whose figures move more). JPEG XL, the newest of the three
 #   codecs, is still ahead of this small flow trained on a CPU (its training time is printed
-#   above). Look at the bars photo by photo: smooth,
-#   dark crops (the retina scan's background, the rocket photo's sky) are cheap for the
-#   codecs and the hardest for a flow of eight couplings, which must grow their tiny
-#   variations the most (the input scale above); textured crops are where a model of the
-#   data earns its bits.
+#   above). Look at the bars photo by photo: smooth, dark crops (the retina scan's
+#   background, the rocket photo's sky) are cheap for the codecs and the hardest for a flow
+#   of eight couplings, which must grow their tiny variations the most (the input scale
+#   above); textured crops are where a model of the data earns its bits.
 # - **On photos of kinds it never saw**, it pays more: the `unseen` bits/dim are higher than
 #   the `test` ones (the cell above checks it). A likelihood model is a model *of its training
 #   distribution*: a cat's fur or a flower's petals are out of that distribution, and it
