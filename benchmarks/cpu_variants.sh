@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
 # Issue 26's CPU questions in one run: where the step's time goes, whether the second core
 # helps, and which layout of the layer loop compiles or steps fastest. Each variant is
-# `python -m jetbook.bench` on compare-cpu's configuration (digits, 8 couplings of depth 1,
-# width 64, heads 2, batch 128, the preset's 4 microbatches), one fresh process per variant
-# and round, the variants alternating so that they share the machine's load.
-# Usage: bash benchmarks/cpu_variants.sh [rounds] > benchmarks/cpu-variants-$(date +%F).log
+# `python -m jetbook.bench`, one fresh process per variant and round, the variants alternating
+# so that they share the machine's load. Two sets of variants:
+#   compare  compare-cpu's configuration (digits, 8 couplings of depth 1, width 64, heads 2,
+#            batch 128, 4 microbatches): the layouts of the layer loop, threads and devices;
+#   digits   the `digits` preset itself (16 couplings, batch 128): microbatches and XLA's
+#            optimisation level.
+# Usage: bash benchmarks/cpu_variants.sh [rounds] [compare|digits] > benchmarks/cpu-variants-$(date +%F).log
 set -euo pipefail
 rounds=${1:-3}
-cfg=(--preset digits --set patch_size=2 --set num_couplings=8 --set vit_depth=1 --set vit_width=64 --set vit_heads=2 --batch 128 --steps 10)
+set_name=${2:-compare}
 # label | extra bench arguments | prefix command | XLA_FLAGS
+if [ "$set_name" = digits ]; then
+cfg=(--preset digits --batch 128 --steps 20)
+variants=(
+  "1 microbatch, unrolled (the preset)|--microbatches 1||"
+  "4 microbatches, unrolled (the preset before)|--microbatches 4||"
+  "1 microbatch, unrolled, XLA optimisation level 1|--microbatches 1||--xla_backend_optimization_level=1"
+)
+else
+cfg=(--preset digits --set patch_size=2 --set num_couplings=8 --set vit_depth=1 --set vit_width=64 --set vit_heads=2 --batch 128 --microbatches 4 --steps 10)
 variants=(
   "unrolled (default)|||"
   "unrolled, one core||taskset -c 0|"
@@ -23,7 +35,8 @@ variants=(
   "half patches, rolled scan|--set spatial_tokens=half_patches --set scan_unroll=1||"
   "half patches, rolled scan, remat|--set spatial_tokens=half_patches --set scan_unroll=1 --set remat=true||"
 )
-echo "## $(date -u '+%F %H:%M UTC') | $(lscpu | grep 'Model name' | sed 's/  */ /g') | $(nproc) cores | $(git log --oneline -1 | cut -c1-60)"
+fi
+echo "## $(date -u '+%F %H:%M UTC') | variants: $set_name | $(lscpu | grep 'Model name' | sed 's/  */ /g') | $(nproc) cores | $(git log --oneline -1 | cut -c1-60)"
 out=$(mktemp)
 for _ in $(seq "$rounds"); do
   for v in "${variants[@]}"; do

@@ -3,6 +3,8 @@ independent per-pixel model and lossless image codecs (PNG, WebP, JPEG XL), file
 from __future__ import annotations
 
 import io
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -118,7 +120,14 @@ def codec_bpd(images: np.ndarray, codec: str = "png", *, one_file: bool = False)
     images = _check_images(images)
     if one_file:
         return 8 * len(encode(tile(images), codec)) / images.size
-    return sum(8 * len(encode(img, codec)) for img in images) / images.size
+    with _encoder_threads() as pool:
+        return 8 * sum(map(len, pool.map(lambda img: encode(img, codec), images))) / images.size
+
+
+def _encoder_threads() -> ThreadPoolExecutor:
+    """The encoders let go of Python's lock while they compress, so a thread per core encodes
+    that many files at once (WebP and JPEG XL at maximum effort about twice as fast on 2 cores)."""
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
 
 
 def codec_table(images: np.ndarray, flows: dict | None = None,
@@ -128,9 +137,12 @@ def codec_table(images: np.ndarray, flows: dict | None = None,
     model, so both columns are its bpd), then one per lossless codec (default: all installed)."""
     rows = [{"name": name, "per_file_bpd": float(bpd), "one_file_bpd": float(bpd)}
             for name, bpd in (flows or {}).items()]
-    for codec in codecs or available_codecs():
-        rows.append({"name": codec, "per_file_bpd": codec_bpd(images, codec),
-                     "one_file_bpd": codec_bpd(images, codec, one_file=True)})
+    with _encoder_threads() as pool:       # the large one-file encodes beside the per-file ones
+        one_file = {codec: pool.submit(codec_bpd, images, codec, one_file=True)
+                    for codec in codecs or available_codecs()}
+        for codec, tiled in one_file.items():
+            rows.append({"name": codec, "per_file_bpd": codec_bpd(images, codec),
+                         "one_file_bpd": tiled.result()})
     return rows
 
 

@@ -43,9 +43,11 @@ def _imagenet_train(dataset: str, batch_size: int) -> TrainConfig:
                        eval_examples=10_000)
 
 
-# Two small offline presets, and the paper's configurations. The small ones train on a CPU in
-# slices (`microbatches`) of about 512-1024 ViT tokens, whose activations stay in cache: 1.2x
-# (digits) to 1.4x (patches) faster steps on a 2-core CPU, the same numbers up to rounding. The paper uses 256 patches
+# Two small offline presets, and the paper's configurations. `patches` trains on a CPU in
+# slices (`microbatches`) of about 512-1024 ViT tokens, whose activations stay in cache, which
+# gave 1.4x faster steps on a 2-core CPU, the same numbers up to rounding. `digits` does not:
+# its whole batch is 2048 tokens, and slicing it left matrix products too small to use both
+# cores (steps 1.12x slower on today's 2-core Xeon, BENCHMARKS.md). The paper uses 256 patches
 # (patch 2 at 32x32, patch 4 at 64x64): `imagenet32` and `imagenet64` are its ImageNet-1k
 # models, `cifar10` the ImageNet-21k 32x32 model it fine-tunes on CIFAR-10, and
 # `in64_ablation` the smaller 64x64 model of its ablation studies.
@@ -62,8 +64,7 @@ RECIPES = {
     "digits": Preset(
         DIGITS_JET,
         TrainConfig(dataset="digits", steps=1200, batch_size=128, learning_rate=2e-3,
-                    warmup_steps=100, eval_every=400, checkpoint_every=400, eval_examples=297,
-                    microbatches=4)),
+                    warmup_steps=100, eval_every=400, checkpoint_every=400, eval_examples=297)),
     # 32x32x3 crops of bundled photographs: a real-image model that still trains on a CPU.
     # input_scale=16: eight couplings, each able to grow a value at most 2-fold, cannot give
     # the fine detail of smooth photo regions unit variance from [-1, 1]; from [-16, 16] they
@@ -111,8 +112,7 @@ RECIPES = {
     "digits_finetune": Preset(
         DIGITS_JET,
         TrainConfig(dataset="digits_5to9_few", steps=300, batch_size=128, learning_rate=2e-4,
-                    warmup_steps=20, eval_every=50, checkpoint_every=100, eval_examples=297,
-                    microbatches=4)),
+                    warmup_steps=20, eval_every=50, checkpoint_every=100, eval_examples=297)),
     # A TarFlow for digits with about the parameter count of the `digits` Jet (16 Transformer
     # layers of width 64 in both) and the same training, so the two compare step for step.
     "tarflow_digits": Preset(

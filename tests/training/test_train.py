@@ -239,3 +239,30 @@ def test_mirror_reaches_the_training_batches():
     mirrored = load_run_data(mc, tc.replace(mirror=True), DeviceMesh()).batch_at(5)[0]
     np.testing.assert_array_equal(mirrored, data.mirror_at(np.asarray(plain), 5, seed=3))
     assert not np.array_equal(mirrored, plain)
+
+
+
+def test_evaluation_pads_the_short_batch_without_changing_its_numbers():
+    """297 test digits in batches of 128: the last 41 run padded to 128 rows, so one program
+    serves every batch, and every image keeps the bound it gets unpadded, with the noise drawn
+    for its own batch."""
+    from jetbook.training.evaluation import _BATCH_BOUND, _eval_bpd
+    model = jb.Jet(TINY, rngs=nnx.Rngs(0))
+    nnx.update(model, jax.tree.map(lambda a: a + 0.05 * jax.random.normal(jax.random.key(1), a.shape),
+                                   nnx.state(model, nnx.Param)))
+    images = jb.load_dataset("digits", "test")
+    padded = _eval_bpd(model, images[256:], jax.random.key(2), 17, pad_to=128)
+    unpadded = _eval_bpd(model, images[256:], jax.random.key(2), 17)
+    assert padded.shape == unpadded.shape == (41,)
+    np.testing.assert_allclose(padded, unpadded, atol=1e-5)
+
+    compiled = _BATCH_BOUND[jax.default_backend() == "cpu"]
+    before = compiled._cache_size()
+    mean = evaluate(jb.Jet(TINY.replace(vit_width=24), rngs=nnx.Rngs(0)), images, 17, 128)
+    assert compiled._cache_size() == before + 1            # 128, 128 and 41 rows: one program
+    assert np.isfinite(mean)
+    key = jax.random.key(0)                                # evaluate's seed 0, keys per batch start
+    by_batch = [_eval_bpd(model, images[s:s + 128], jax.random.fold_in(key, s), 17)
+                for s in (0, 128, 256)]
+    assert evaluate(model, images, 17, 128) == pytest.approx(
+        float(np.concatenate(by_batch).mean()), abs=1e-5)
