@@ -54,3 +54,24 @@ def test_benchmarks_notebook_times_table_is_the_commands_output():
     assert {r["notebook"] for r in rows} == NOTEBOOKS
     text = (ROOT / "BENCHMARKS.md").read_text()
     assert records.rewrite_blocks(text, "notebook-times", lambda _: module.table(rows)) == text
+
+
+def test_benchmarks_quick_times_table_pairs_before_and_after():
+    """The quick-mode table sets each notebook's newest run of the old checkout beside this
+    one's and totals the notebooks both ran; a notebook with one side only is left out."""
+    module = _benchmark_module("notebook_times")
+    row = {"mode": "quick", "returncode": 0, "date": "2026-12-05 10:00 UTC",
+           "machine": {"platform": "Linux-x", "cpus_used": 2}}
+    rows = [{**row, "notebook": "05_the_jet_model", "side": "before", "commit": "a" * 40, "wall_s": 90.0},
+            {**row, "notebook": "05_the_jet_model", "side": "after", "commit": "b" * 40, "wall_s": 45.0},
+            {**row, "notebook": "06_training_on_cpu", "side": "before", "commit": "a" * 40, "wall_s": 60.0},
+            {**row, "notebook": "06_training_on_cpu", "side": "after", "commit": "b" * 40, "wall_s": 60.0},
+            {**row, "notebook": "09_tarflow", "side": "after", "commit": "b" * 40, "wall_s": 10.0},
+            {**row, "mode": "full", "notebook": "05_the_jet_model", "side": "after",
+             "commit": "b" * 40, "wall_s": 1.0}]
+    table = module.quick_table(rows)
+    assert "| 05_the_jet_model | 90 s (aaaaaaaaaa) | 45 s (bbbbbbbbbb) | 2.00× |" in table
+    assert "| all of them | 150 s | 105 s | 1.43× |" in table
+    assert "09_tarflow" not in table
+    assert "| 05_the_jet_model | bbbbbbbbbb | 1 s | yes |" in module.table(rows)
+    assert "45 s" not in module.table(rows)
