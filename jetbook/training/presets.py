@@ -47,7 +47,7 @@ def _imagenet_train(dataset: str, batch_size: int) -> TrainConfig:
 # slices (`microbatches`) of about 512-1024 ViT tokens, whose activations stay in cache, which
 # gave 1.4x faster steps on a 2-core CPU, the same numbers up to rounding. `digits` does not:
 # its whole batch is 2048 tokens, and slicing it left matrix products too small to use both
-# cores (steps 1.12x slower on today's 2-core Xeon, BENCHMARKS.md). The paper uses 256 patches
+# cores (steps 1.15x slower on today's 2-core Xeon, BENCHMARKS.md). The paper uses 256 patches
 # (patch 2 at 32x32, patch 4 at 64x64): `imagenet32` and `imagenet64` are its ImageNet-1k
 # models, `cifar10` the ImageNet-21k 32x32 model it fine-tunes on CIFAR-10, and
 # `in64_ablation` the smaller 64x64 model of its ablation studies.

@@ -241,7 +241,6 @@ def test_mirror_reaches_the_training_batches():
     assert not np.array_equal(mirrored, plain)
 
 
-
 def test_evaluation_pads_the_short_batch_without_changing_its_numbers():
     """297 test digits in batches of 128: the last 41 run padded to 128 rows, so one program
     serves every batch, and every image keeps the bound it gets unpadded, with the noise drawn
