@@ -141,7 +141,10 @@ def restore_for_resume(mngr: ocp.CheckpointManager, model: Jet, optimizer: nnx.O
         try:
             restored = _restore(mngr, step, {"model": _abstract(nnx.state(model)),
                                              "optimizer": _abstract(nnx.state(optimizer))})
-        except Exception as err:          # damage (TensorStore, metadata, shapes) or layout
+        except Exception as failure:      # damage (TensorStore, metadata, shapes) or layout
+            err = failure
+            restored = _restore_before_hyperparams(mngr, step, model, optimizer)
+        if restored is None:
             _raise_if_readable(mngr, step, model, optimizer, err)
             moved = _move_aside(mngr, step)
             warnings.warn(f"checkpoint of step {step} in {run_dir} could not be restored "
@@ -152,6 +155,25 @@ def restore_for_resume(mngr: ocp.CheckpointManager, model: Jet, optimizer: nnx.O
         nnx.update(optimizer, _fill(nnx.state(optimizer), restored["optimizer"]))
         return step
     return 0
+
+
+def _restore_before_hyperparams(mngr, step: int, model: Jet, optimizer: nnx.Optimizer):
+    """A checkpoint from before the optimizer kept its numbers in its state (`make_optimizer`)
+    holds AdamW's state alone, where `opt_state.inner_state` is now: restore it there, keeping
+    this run's numbers, so such a run resumes. None if the checkpoint is not of that layout."""
+    now = _abstract(nnx.state(optimizer))
+    if "inner_state" not in now.get("opt_state", {}):
+        return None
+    try:
+        restored = _restore(mngr, step, {"model": _abstract(nnx.state(model)), "optimizer": {
+            "step": now["step"], "opt_state": now["opt_state"]["inner_state"]}})
+    except Exception:
+        return None
+    values = nnx.state(optimizer).to_pure_dict()
+    old = restored["optimizer"]
+    values["step"], values["opt_state"]["inner_state"] = old["step"], old["opt_state"]
+    values["opt_state"]["count"] = jnp.asarray(old["step"], values["opt_state"]["count"].dtype)
+    return {"model": restored["model"], "optimizer": values}
 
 
 def _raise_if_readable(mngr, step: int, model: Jet, optimizer: nnx.Optimizer, err: Exception):

@@ -121,3 +121,40 @@ def test_a_run_written_before_newer_fields_existed_still_resumes(tmp_path):
     path.write_text(json.dumps(old))
     with pytest.raises(ValueError, match="different configuration"):
         checkpoints.check_workdir(tmp_path, model_config, train_config.replace(noise_sigma=0.1))
+
+
+def test_a_run_checkpointed_before_the_optimizer_kept_its_numbers_still_resumes(
+        run, tmp_path, monkeypatch):
+    """Checkpoints written when the optimizer state was AdamW's alone (no `hyperparams`):
+    resuming restores that state under `inner_state` and continues the same run."""
+    import optax
+    from jetbook.training import optimizer, step
+
+    def before(config):
+        return optax.chain(optax.clip_by_global_norm(config.grad_clip),
+                           optax.adamw(optimizer.learning_rate_schedule(config), b2=config.b2,
+                                       weight_decay=config.weight_decay))
+
+    out = tmp_path / "old"
+    with monkeypatch.context() as patch:
+        patch.setattr(step, "make_optimizer", before)
+        loop.train_and_evaluate(TINY, TC, out, progress=False)
+    assert "inner_state" not in str(list((out / "checkpoints" / "30" / "optimizer").rglob("*")))
+    shutil.rmtree(out / "checkpoints" / "30")
+    model, record = loop.train_and_evaluate(TINY, TC, out, progress=False)
+    assert not (out / checkpoints.DAMAGED_DIR).exists()          # resumed, nothing moved aside
+    assert checkpoints.load_checkpoint(out)[1] == 30
+    # Adam's moments came along: its step count went on from 20 (a fresh state would say 10)
+    import orbax.checkpoint as ocp
+    saved = ocp.StandardCheckpointer().restore(out / "checkpoints" / "30" / "optimizer")
+    counts = [int(np.asarray(v)) for k, v in _flat_items(saved) if k.endswith("['count']")]
+    assert len(counts) == 3 and set(counts) == {30}
+    # steps 21..30 redone with the new optimizer: the run that used it throughout, to rounding
+    for a, b in zip(_params(model), _params(run[1])):
+        np.testing.assert_allclose(a, b, atol=2e-4)
+    assert record["test_bpd"] == pytest.approx(run[2]["test_bpd"], abs=1e-3)
+
+
+def _flat_items(tree):
+    return [(jax.tree_util.keystr(path), leaf)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]]
