@@ -6,6 +6,7 @@ differ only in them (a fine-tune and a run from scratch, a sweep over rates, the
 b2 in notebook 06) share one compiled training step instead of compiling one each."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax.numpy as jnp
@@ -56,26 +57,31 @@ def _shared_update(mu_dtype: str):
     return _injected(_numbers(TrainConfig()), mu_dtype).update
 
 
-class SharedOptimizer(optax.GradientTransformationExtraArgs):
-    """Equal to every other recipe optimizer with the same update function. Only `update` is
-    compiled into a training step (`init` just fills the state it is given), so a jitted step
-    keyed on the optimizer, as `nnx.jit` keys on `nnx.Optimizer.tx`, is reused across them."""
+@dataclasses.dataclass(frozen=True, eq=False)
+class StartingState:
+    """The recipe optimizer's `init`: a new state holding a config's numbers. Equal to every
+    other with the same first-moment dtype, because `init` never runs inside a training step:
+    a step compiled for one optimizer serves all that share `update` (`nnx.jit` keys on the
+    optimizer's `tx`, and compares these two functions)."""
+    numbers: tuple
+    mu_dtype: str
+
+    def __call__(self, params):
+        return _injected(dict(self.numbers), self.mu_dtype).init(params)
 
     def __eq__(self, other):
-        return isinstance(other, SharedOptimizer) and self.update is other.update
-
-    def __ne__(self, other):
-        return not self == other
+        return isinstance(other, StartingState) and other.mu_dtype == self.mu_dtype
 
     def __hash__(self):
-        return hash(self.update)
+        return hash(self.mu_dtype)
 
 
-def make_optimizer(config: TrainConfig) -> SharedOptimizer:
+def make_optimizer(config: TrainConfig) -> optax.GradientTransformationExtraArgs:
     """AdamW (b2=0.95) on a warmup + cosine schedule, after global-norm clipping.
 
     mu_dtype="bfloat16" stores the first moment in bfloat16 (optax casts it back to float32 for
     the update); the parameters and the second moment stay float32. The state holds the
     config's numbers in `opt_state.hyperparams`."""
     mu_dtype = jnp.dtype(config.mu_dtype).name
-    return SharedOptimizer(_injected(_numbers(config), mu_dtype).init, _shared_update(mu_dtype))
+    return optax.GradientTransformationExtraArgs(
+        StartingState(tuple(_numbers(config).items()), mu_dtype), _shared_update(mu_dtype))
