@@ -284,6 +284,7 @@ cmp_model_config = model_config.replace(num_couplings=jb.budget(model_config.num
 cmp_train_config = train_config.replace(steps=CMP_STEPS, warmup_steps=jb.budget(50, 2),
                                         microbatches=jb.budget(train_config.microbatches, 1))
 b2_losses = {}
+compiled_before = jb.train.compiled_steps()
 for b2 in (0.95, 0.999):
     cmp_model = jb.Jet(cmp_model_config, rngs=nnx.Rngs(0))
     cmp_optimizer = nnx.Optimizer(cmp_model, jb.train.make_optimizer(cmp_train_config.replace(b2=b2)),
@@ -294,6 +295,7 @@ for b2 in (0.95, 0.999):
         float(take_step(jb.data.batch_at(train_images, s, cmp_train_config.batch_size, 0),
                         jax.random.key(s), LEVELS, cmp_train_config.microbatches))
         for s in range(CMP_STEPS)])
+assert jb.train.compiled_steps() - compiled_before <= 1      # one program for both runs
 
 fig, ax = plt.subplots(figsize=(7, 3))
 for b2, losses in b2_losses.items():

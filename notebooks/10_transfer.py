@@ -160,6 +160,7 @@ PRETRAIN_STEPS, STEPS = jb.budget((transfer.DEFAULT_PRETRAIN_STEPS, None), (20, 
 QUICK = jb.budget({}, {"eval_examples": 64, "num_samples": 4, "eval_every": 10})
 ROLLED = jb.budget({}, {"scan_unroll": 1})
 RUNS = jb.fresh_run_folder("10")
+compiled_before = jb.train.compiled_steps()
 pool_model, pool_train = transfer.pretrain_configs(seed=0, steps=PRETRAIN_STEPS)
 pool_model = pool_model.replace(**ROLLED)
 pool_train = pool_train.replace(**{k: v for k, v in QUICK.items() if k != "eval_every"})
@@ -181,6 +182,8 @@ for arm in transfer.ARMS:
     last = curves[arm][-1]
     print(f"{arm:28s} after {last['step']} steps: test {last['test_bpd']:.3f}, its training "
           f"images {last['train_eval_bpd']:.3f}, gap {last['test_bpd'] - last['train_eval_bpd']:.3f}")
+print("training steps compiled for the three runs:", jb.train.compiled_steps() - compiled_before)
+assert jb.train.compiled_steps() - compiled_before <= 1    # one program (none on a rerun)
 
 fig, ax = plt.subplots(figsize=(7, 4))
 for color, arm in zip(("C0", "C3"), transfer.ARMS):

@@ -9,7 +9,7 @@ from jetbook import lazy_names
 _NAMES = {
     "learning_rate_schedule": "optimizer", "make_optimizer": "optimizer",
     "loss_fn": "step", "loss_and_grads": "step", "train_step": "step",
-    "build_model_and_optimizer": "step",
+    "build_model_and_optimizer": "step", "compiled_steps": "step",
     "evaluate": "evaluation", "sample_bounds": "evaluation",
     "train_and_evaluate": "loop", "TrainingDiverged": "loop", "load_run_data": "loop",
     "save_sample_grid": "images",

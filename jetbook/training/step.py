@@ -76,6 +76,12 @@ def train_step(model, optimizer: nnx.Optimizer, images, key, levels: int,
     return loss
 
 
+def compiled_steps() -> int:
+    """How many programs `train_step` has compiled in this process: one per model, batch shape
+    and kind of optimizer, so that a notebook can check that a second run reused the first's."""
+    return train_step.jitted_fn._cache_size()
+
+
 def build_model_and_optimizer(model_config, train_config: TrainConfig,
                               mesh: Optional[DeviceMesh] = None):
     """A fresh Jet or TarFlow (seeded by train_config.seed) and its AdamW optimizer.

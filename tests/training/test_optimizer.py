@@ -48,7 +48,7 @@ def test_runs_that_differ_only_in_numbers_share_one_compiled_step():
     config = jb.JetConfig(image_shape=(8, 8, 1), patch_size=2, num_couplings=2, vit_width=16,
                           vit_heads=2, scan_unroll=1)
     images = jnp.asarray(np.random.default_rng(0).integers(0, 17, (3, 8, 8, 1)), jnp.uint8)
-    compiled_before = step.train_step.jitted_fn._cache_size()
+    compiled_before = step.compiled_steps()
     moved = []
     for train_config, tx in ((a, tx_a), (b, tx_b)):
         model = jb.Jet(config, rngs=nnx.Rngs(0))
@@ -60,6 +60,6 @@ def test_runs_that_differ_only_in_numbers_share_one_compiled_step():
             step.train_step(model, opt, images, jax.random.key(s), 17)
         after = jax.tree.leaves(nnx.state(model, nnx.Param))
         moved.append(max(float(np.abs(np.asarray(x) - y).max()) for x, y in zip(after, before)))
-    assert step.train_step.jitted_fn._cache_size() == compiled_before + 1
+    assert step.compiled_steps() == compiled_before + 1
     # the same program, its own numbers: b's rate after warmup is far larger than a's
     assert moved[1] > 10 * moved[0] > 0
